@@ -1,0 +1,1 @@
+//! The deterministic simulator, golden vectors, hostile-input corpora and interop tests of bitshoal.

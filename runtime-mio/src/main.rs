@@ -1,0 +1,3 @@
+//! The `bitshoal` command-line client.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The blocking runtime of bitshoal and the IO services both runtimes share.
