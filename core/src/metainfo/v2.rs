@@ -112,18 +112,22 @@ impl<'a> Walker<'_, 'a> {
                 max: self.limits.max_files,
             });
         }
-        let Some(length) = opt_int(leaf, b"length", "info.file tree.length")? else {
-            return Err(MetainfoError::BadFileTree {
-                path: self.here(),
-                problem: FileTreeProblem::MissingLength,
-            });
-        };
-        let length = u64::try_from(length).map_err(|_| MetainfoError::NegativeLength {
-            file: index,
-            length,
-        })?;
         let mut attributes =
             FileAttributes::parse(opt_bytes(leaf, b"attr", "info.file tree.attr")?.unwrap_or(b""));
+        // BEP 47: a symlink's length may be omitted (libtorrent omits it in the file tree).
+        let length = match opt_int(leaf, b"length", "info.file tree.length")? {
+            Some(length) => u64::try_from(length).map_err(|_| MetainfoError::NegativeLength {
+                file: index,
+                length,
+            })?,
+            None if attributes.symlink => 0,
+            None => {
+                return Err(MetainfoError::BadFileTree {
+                    path: self.here(),
+                    problem: FileTreeProblem::MissingLength,
+                })
+            }
+        };
         // BEP 52 has no padding files: a `p` here must not hide a real file from storage.
         attributes.pad = false;
         let pieces_root = if length == 0 {
@@ -188,9 +192,10 @@ fn align_up(offset: u64, piece_length: u32) -> Result<u64, MetainfoError> {
 }
 
 /// Places a v2-only torrent's files in one byte stream, each starting on a piece boundary, with
-/// explicit padding entries where the gaps are, exactly as libtorrent lists them (a gap before
-/// every file after the first whose start is not aligned, named `.pad/N` under `name` when the
-/// torrent is multi-file). One [`Layout`](super::Layout) then serves v1, v2 and hybrids.
+/// explicit padding entries where the gaps are, exactly as libtorrent 2.0 lists them: in a
+/// multi-file torrent, a padding file `name/.pad/N` after every file whose end is not on a piece
+/// boundary, the last one included. One [`Layout`](super::Layout) then serves v1, v2 and hybrids
+/// alike, and a v2-only torrent maps pieces to files as its libtorrent-made hybrid twin does.
 pub(super) fn align(
     files: Vec<FileEntry>,
     piece_length: u32,
@@ -199,21 +204,21 @@ pub(super) fn align(
 ) -> Result<Vec<FileEntry>, MetainfoError> {
     let total = aligned_total(&files, piece_length)?;
     v1::piece_count(total, piece_length, limits)?;
-    let mut out = Vec::with_capacity(files.len());
+    let mut out = Vec::with_capacity(files.len() * 2);
     let mut offset = 0u64;
     for mut file in files {
-        let aligned = if out.is_empty() {
-            offset
-        } else {
-            align_up(offset, piece_length)?
-        };
+        file.offset = offset;
+        offset += file.length;
+        out.push(file);
+        let Some(prefix) = prefix else { continue };
+        let aligned = align_up(offset, piece_length)?;
         if aligned != offset {
             let gap = aligned - offset;
             let n = gap.to_string();
             let rel = SafePath::from_components([&b".pad"[..], n.as_bytes()], usize::MAX)
                 .expect("`.pad` and a decimal number are safe components");
             out.push(FileEntry {
-                path: prefix.map_or(rel.clone(), |p| p.join(&rel)),
+                path: prefix.join(&rel),
                 length: gap,
                 offset,
                 attributes: FileAttributes {
@@ -223,10 +228,8 @@ pub(super) fn align(
                 symlink_target: None,
                 pieces_root: None,
             });
+            offset = aligned;
         }
-        file.offset = aligned;
-        offset = aligned + file.length;
-        out.push(file);
     }
     Ok(out)
 }
