@@ -72,7 +72,8 @@ pub enum MetainfoError {
     },
     /// The torrent has more files than [`Limits::max_files`](super::Limits).
     TooManyFiles {
-        /// How many were found (counting stops just past the limit).
+        /// How many were found (a v1 `files` list's length; in a v2 `file tree`, counting stops
+        /// at the first file past the limit).
         count: usize,
         /// The limit.
         max: usize,

@@ -8,7 +8,7 @@ use crate::bencode::{self, DecodeOptions, Dict, List, Value};
 use crate::id::{InfoHashV1, InfoHashV2, InfoHashes};
 
 use super::error::{MetainfoError, PieceLengthProblem};
-use super::layout::Layout;
+use super::layout::{Layout, PieceIndex};
 use super::path::{find_collision, Collision, SafePath};
 use super::{hybrid, v1, v2, Limits};
 
@@ -198,7 +198,8 @@ impl Info {
                 hybrid::merge(part.files, files, piece_length)?,
                 Some(buf.slice_ref(part.pieces)),
             ),
-            (None, None) => unreachable!("has_v1 is true whenever v2 is false"),
+            // Not reached: without `meta version` 2 the v1 part is required and parsed above.
+            (None, None) => return Err(MetainfoError::MissingKey { key: "info.pieces" }),
         };
         check_collisions(&files)?;
         let layout = Layout::new(&files, piece_length);
@@ -275,9 +276,9 @@ impl Info {
             .sum()
     }
 
-    /// The v1 SHA-1 hash of piece `index` (BEP 3); `None` for v2-only torrents or out of range.
-    pub fn piece_hash_v1(&self, index: u32) -> Option<[u8; 20]> {
-        let start = index as usize * 20;
+    /// The v1 SHA-1 hash of a piece (BEP 3); `None` for v2-only torrents.
+    pub fn piece_hash_v1(&self, piece: PieceIndex) -> Option<[u8; 20]> {
+        let start = piece.get() as usize * 20;
         let slice = self.v1_pieces.as_ref()?.get(start..start + 20)?;
         let mut out = [0u8; 20];
         out.copy_from_slice(slice);

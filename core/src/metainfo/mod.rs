@@ -22,7 +22,7 @@
 //! 5. duplicate paths and files that are also directories;
 //! 6. v2 `piece layers` against each file's `pieces root`.
 //!
-//! Paths follow one rule, documented in [`path`](self::SafePath): unsafe components are refused,
+//! Paths follow one rule, documented on [`SafePath`]: unsafe components are refused,
 //! never rewritten. Keys outside `info` that cannot change what is downloaded or where it is
 //! written (`announce`, `announce-list`, `url-list`, `httpseeds`, `nodes`, `comment`,
 //! `created by`, `creation date`, `similar`, `collections`) are read best-effort: entries of the

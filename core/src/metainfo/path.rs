@@ -1,39 +1,12 @@
 //! Safe relative paths: nothing a torrent says can name a file outside the download folder.
 //!
-//! # The path rule
-//!
-//! A torrent's `name`, every v1 `path` / `path.utf-8` component, every v2 `file tree` key and
-//! every BEP 47 `symlink path` component is checked by one rule, and a torrent with a component
-//! that breaks it is **rejected** (nothing is silently rewritten, so two torrents can never be
-//! sanitised into the same path, and what is shown is what is written). A component is refused
-//! when it:
-//!
-//! 1. is empty ([`UnsafeComponent::Empty`]);
-//! 2. is longer than [`Limits::max_component_len`](super::Limits) bytes (`TooLong`);
-//! 3. is not valid UTF-8 (`InvalidUtf8`; v1 `path.utf-8` / `name.utf-8` are used instead of
-//!    `path` / `name` when present, as libtorrent does, so legacy-encoded torrents that carry them
-//!    still load);
-//! 4. is `.` or `..` (`Dot`, `DotDot`);
-//! 5. contains `/` or `\` (`Separator`: it would split into several components somewhere, or
-//!    make the path absolute);
-//! 6. contains `:` (`Colon`: a drive letter such as `C:` or an NTFS alternate data stream on
-//!    Windows);
-//! 7. contains a control character, U+0000–U+001F or U+007F–U+009F (`ControlCharacter`);
-//! 8. ends in `.` or space (`TrailingDotOrSpace`: Windows strips them, so `a.` and `a` collide);
-//! 9. is a Windows device name — `CON`, `PRN`, `AUX`, `NUL`, `COM0`–`COM9`, `LPT0`–`LPT9`
-//!    (also with `¹²³`), `CONIN$`, `CONOUT$` — compared case-insensitively on the part before the
-//!    first `.`, so `nul.txt` and `Com1.tar.gz` are refused too (`ReservedName`).
-//!
-//! Characters that are merely invalid on some file systems (`<>"|?*`) are allowed: they cannot
-//! escape the download folder, and the runtime reports a storage error where they cannot be
-//! created. Paths are compared byte for byte; two paths differing only in case are distinct here
-//! even though a case-insensitive file system would merge them.
+//! The rule itself is documented on [`SafePath`].
 
 use std::cmp::Ordering;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Why a path component was refused; see the [path rule](self).
+/// Why a path component was refused; see the [path rule](SafePath).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UnsafeComponent {
@@ -122,7 +95,7 @@ fn is_reserved(component: &str) -> bool {
     )
 }
 
-/// Checks one component against the [path rule](self) and returns it as text.
+/// Checks one component against the [path rule](SafePath) and returns it as text.
 pub fn check_component(bytes: &[u8], max_len: usize) -> Result<&str, PathError> {
     let fail = |reason| {
         Err(PathError {
@@ -158,10 +131,39 @@ pub fn check_component(bytes: &[u8], max_len: usize) -> Result<&str, PathError> 
     }
 }
 
-/// A relative path whose every component passed the [path rule](self).
+/// A relative path whose every component passed the path rule below.
 ///
 /// It has at least one component, and joining it under a directory never leaves that directory.
 /// Displayed (and stored) with `/` between components.
+///
+/// # The path rule
+///
+/// A torrent's `name`, every v1 `path` / `path.utf-8` component, every v2 `file tree` key and
+/// every BEP 47 `symlink path` component is checked by one rule, and a torrent with a component
+/// that breaks it is **rejected** (nothing is silently rewritten, so two torrents can never be
+/// sanitised into the same path, and what is shown is what is written). A component is refused
+/// when it:
+///
+/// 1. is empty ([`UnsafeComponent::Empty`]);
+/// 2. is longer than [`Limits::max_component_len`](super::Limits) bytes (`TooLong`);
+/// 3. is not valid UTF-8 (`InvalidUtf8`; v1 `path.utf-8` / `name.utf-8` are used instead of
+///    `path` / `name` when present, as libtorrent does, so legacy-encoded torrents that carry them
+///    still load);
+/// 4. is `.` or `..` (`Dot`, `DotDot`);
+/// 5. contains `/` or `\` (`Separator`: it would split into several components somewhere, or
+///    make the path absolute);
+/// 6. contains `:` (`Colon`: a drive letter such as `C:` or an NTFS alternate data stream on
+///    Windows);
+/// 7. contains a control character, U+0000–U+001F or U+007F–U+009F (`ControlCharacter`);
+/// 8. ends in `.` or space (`TrailingDotOrSpace`: Windows strips them, so `a.` and `a` collide);
+/// 9. is a Windows device name — `CON`, `PRN`, `AUX`, `NUL`, `COM0`–`COM9`, `LPT0`–`LPT9`
+///    (also with `¹²³`), `CONIN$`, `CONOUT$` — compared case-insensitively on the part before the
+///    first `.`, so `nul.txt` and `Com1.tar.gz` are refused too (`ReservedName`).
+///
+/// Characters that are merely invalid on some file systems (`<>"|?*`) are allowed: they cannot
+/// escape the download folder, and the runtime reports a storage error where they cannot be
+/// created. Paths are compared byte for byte; two paths differing only in case are distinct here
+/// even though a case-insensitive file system would merge them.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SafePath(String);
 
