@@ -11,6 +11,7 @@
 //! - [`merkle`]: the BEP 52 SHA-256 merkle trees over 16 KiB blocks.
 //! - [`rng`]: the seeded PRNG, the core's only source of randomness.
 //! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
+//! - [`metainfo`]: `.torrent` files (v1, v2, hybrid), safe paths, and the piece/file layout.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,3 +21,4 @@ pub mod id;
 pub mod merkle;
 pub mod rng;
 pub mod time;
+pub mod metainfo;
