@@ -8,9 +8,11 @@
 //! - [`bencode`]: the borrowing bencode decoder (with raw spans and limits) and the encoder.
 //! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256) and peer ids.
 //! - [`merkle`]: the BEP 52 SHA-256 merkle trees over 16 KiB blocks.
+//! - [`wire`]: the peer wire protocol codec: handshake, messages, extension handshake, peer ids.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bencode;
 pub mod id;
 pub mod merkle;
+pub mod wire;
