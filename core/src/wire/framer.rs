@@ -14,6 +14,23 @@ use super::{Decoded, Message, WireError, WireLimits};
 ///
 /// The handshake comes before any message and is decoded with
 /// [`Handshake::decode`](super::Handshake::decode); hand the buffer to the framer after it.
+///
+/// ```
+/// use bitshoal_core::wire::{Framer, Message, WireLimits};
+/// use bytes::BytesMut;
+///
+/// let mut framer = Framer::new(WireLimits::DEFAULT);
+/// // A `have 3` message, then the first half of a `piece` header.
+/// let mut buf = BytesMut::from(&[0, 0, 0, 5, 4, 0, 0, 0, 3, 0, 0, 0, 12, 7][..]);
+/// assert_eq!(framer.next(&mut buf).unwrap(), Some(Message::Have(3)));
+/// assert_eq!(framer.next(&mut buf).unwrap(), None);
+/// assert_eq!(framer.need(), 11); // the rest of the 16-byte frame
+/// buf.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, b'a', b'b', b'c']);
+/// let Some(Message::Piece { index, data, .. }) = framer.next(&mut buf).unwrap() else {
+///     unreachable!()
+/// };
+/// assert_eq!((index, &data[..]), (1, &b"abc"[..]));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Framer {
     limits: WireLimits,

@@ -18,7 +18,7 @@
 //! the bytes are malformed or over a limit. "Need more" is never an error.
 //!
 //! Its input is a `&Bytes` rather than a `&[u8]`: the payloads it hands out (piece data above
-//! all, but also bitfields and extension payloads) are [`Bytes`] slices of that same buffer, so
+//! all, but also bitfields and extension payloads) are [`Bytes`](bytes::Bytes) slices of that same buffer, so
 //! no payload is ever copied. With a `&[u8]` we would have had to either copy or hand out byte
 //! ranges, which means a second message type. A runtime reads into a `BytesMut`; [`Framer`]
 //! splits each complete frame off it and freezes it, so piece data travels from the socket
