@@ -12,6 +12,7 @@
 //! - [`rng`]: the seeded PRNG, the core's only source of randomness.
 //! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
 //! - [`metainfo`]: `.torrent` files (v1, v2, hybrid), safe paths, and the piece/file layout.
+//! - [`wire`]: the peer wire protocol codec: handshake, messages, extension handshake, peer ids.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -22,3 +23,4 @@ pub mod merkle;
 pub mod rng;
 pub mod time;
 pub mod metainfo;
+pub mod wire;
