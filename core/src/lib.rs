@@ -6,11 +6,13 @@
 //!
 //! Modules so far:
 //! - [`bencode`]: the borrowing bencode decoder (with raw spans and limits) and the encoder.
+//! - [`create`]: torrent creation (v1, v2, hybrid): the hashing plan and the `.torrent` assembler.
 //! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256) and peer ids.
 //! - [`merkle`]: the BEP 52 SHA-256 merkle trees over 16 KiB blocks.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bencode;
+pub mod create;
 pub mod id;
 pub mod merkle;
