@@ -1,3 +1,4 @@
+//! Making a `.torrent` from files on disk: walk, read, hash on worker threads, assemble.
 //!
 //! The layout and the encoding come from [`bitshoal_core::create`]; this module does the IO.
 //!
