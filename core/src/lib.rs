@@ -7,6 +7,7 @@
 //! Modules so far:
 //! - [`bencode`]: the borrowing bencode decoder (with raw spans and limits) and the encoder.
 //! - [`error`]: the error taxonomy ([`error::Fault`]: who is at fault).
+//! - [`create`]: torrent creation (v1, v2, hybrid): the hashing plan and the `.torrent` assembler.
 //! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256) and peer ids.
 //! - [`merkle`]: the BEP 52 SHA-256 merkle trees over 16 KiB blocks.
 //! - [`rng`]: the seeded PRNG, the core's only source of randomness.
@@ -18,6 +19,7 @@
 
 pub mod bencode;
 pub mod error;
+pub mod create;
 pub mod id;
 pub mod merkle;
 pub mod rng;

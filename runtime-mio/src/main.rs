@@ -1,3 +1,36 @@
 //! The `bitshoal` command-line client.
 
-fn main() {}
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A BitTorrent client.
+#[derive(Debug, Parser)]
+#[command(name = "bitshoal", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands; each lives in its own module under `cli/`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make a .torrent file (v1, v2 or hybrid) from a file or a directory.
+    Create(cli::create::CreateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Create(args) => cli::create::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bitshoal: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
