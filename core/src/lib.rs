@@ -6,6 +6,7 @@
 //!
 //! Modules so far:
 //! - [`bencode`]: the borrowing bencode decoder (with raw spans and limits) and the encoder.
+//! - [`bitfield`]: sets of pieces in BEP 3 wire layout.
 //! - [`error`]: the error taxonomy ([`error::Fault`]: who is at fault).
 //! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256) and peer ids.
 //! - [`merkle`]: the BEP 52 SHA-256 merkle trees over 16 KiB blocks.
@@ -15,8 +16,10 @@
 #![warn(missing_docs)]
 
 pub mod bencode;
+pub mod bitfield;
 pub mod error;
 pub mod id;
 pub mod merkle;
 pub mod rng;
+mod slots;
 pub mod time;
