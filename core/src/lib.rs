@@ -12,6 +12,7 @@
 //! - [`merkle`]: the BEP 52 SHA-256 merkle trees over 16 KiB blocks.
 //! - [`rng`]: the seeded PRNG, the core's only source of randomness.
 //! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
+//! - [`wire`]: the peer wire protocol codec: handshake, messages, extension handshake, peer ids.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -23,3 +24,4 @@ pub mod merkle;
 pub mod rng;
 mod slots;
 pub mod time;
+pub mod wire;
