@@ -13,6 +13,7 @@
 //! - [`rng`]: the seeded PRNG, the core's only source of randomness.
 //! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
 //! - [`wire`]: the peer wire protocol codec: handshake, messages, extension handshake, peer ids.
+//! - [`metainfo`]: `.torrent` files (v1, v2, hybrid), safe paths, and the piece/file layout.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -25,3 +26,4 @@ pub mod rng;
 mod slots;
 pub mod time;
 pub mod wire;
+pub mod metainfo;
