@@ -14,6 +14,8 @@
 //! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
 //! - [`wire`]: the peer wire protocol codec: handshake, messages, extension handshake, peer ids.
 //! - [`metainfo`]: `.torrent` files (v1, v2, hybrid), safe paths, and the piece/file layout.
+//! - [`peer`]: one connection's machine (handshake, choke/interest, request pipeline, limits).
+//! - [`session`]: the one public entry point, [`session::Session`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -22,8 +24,12 @@ pub mod bitfield;
 pub mod error;
 pub mod id;
 pub mod merkle;
+pub mod metainfo;
+pub mod peer;
+mod picker;
 pub mod rng;
+pub mod session;
 mod slots;
 pub mod time;
+mod torrent;
 pub mod wire;
-pub mod metainfo;

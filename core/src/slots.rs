@@ -33,7 +33,8 @@ impl<T> Slots<T> {
         self.next_generation = self.next_generation.wrapping_add(1);
         let slot = self.slab.insert((generation, value));
         SlotKey {
-            slot: u32::try_from(slot).expect("fewer than 2^32 live slots: bounded by config limits"),
+            slot: u32::try_from(slot)
+                .expect("fewer than 2^32 live slots: bounded by config limits"),
             generation,
         }
     }
@@ -63,18 +64,6 @@ impl<T> Slots<T> {
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (SlotKey, &T)> {
         self.slab.iter().map(|(slot, (generation, value))| {
-            (
-                SlotKey {
-                    slot: slot as u32,
-                    generation: *generation,
-                },
-                value,
-            )
-        })
-    }
-
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (SlotKey, &mut T)> {
-        self.slab.iter_mut().map(|(slot, (generation, value))| {
             (
                 SlotKey {
                     slot: slot as u32,

@@ -151,7 +151,7 @@ pub(crate) struct PeerConn {
     remote: Option<Remote>,
     /// The extensions both sides set.
     shared: Reserved,
-    /// Whether any message has followed the handshake yet (a bitfield must come first).
+    /// Whether a message that ends the bitfield window has arrived (a bitfield must come first).
     first_message_seen: bool,
 
     am_choking: bool,
@@ -304,8 +304,8 @@ impl PeerConn {
         self.upload.per_second(now)
     }
 
-    pub(crate) fn outstanding_requests(&self) -> impl Iterator<Item = BlockRequest> + '_ {
-        self.outstanding.iter().map(|o| o.request)
+    pub(crate) fn outstanding_count(&self) -> usize {
+        self.outstanding.len()
     }
 
     // ---- transport -----------------------------------------------------------------------
@@ -509,7 +509,12 @@ impl PeerConn {
         if data.len() != request.length as usize {
             return false;
         }
-        encode_piece_header(request.index, request.begin, request.length, &mut self.send_buf);
+        encode_piece_header(
+            request.index,
+            request.begin,
+            request.length,
+            &mut self.send_buf,
+        );
         let head = self.send_buf.split().freeze();
         self.sends.push_back((head, Some(data)));
         self.upload.add(now, u64::from(request.length));
@@ -564,9 +569,8 @@ impl PeerConn {
                     .min(self.last_sent + self.config.keepalive_interval);
                 if let Some(oldest) = self.outstanding.front() {
                     if !self.snubbed {
-                        deadline = deadline.min(
-                            self.last_block.max(oldest.sent) + self.config.request_timeout,
-                        );
+                        deadline = deadline
+                            .min(self.last_block.max(oldest.sent) + self.config.request_timeout);
                     }
                 }
                 Some(deadline)
@@ -654,8 +658,18 @@ impl PeerConn {
         layout: &Layout,
         we_have: &Bitfield,
     ) -> Result<(), DisconnectReason> {
+        // BEP 3 / BEP 6: the bitfield (or have-all / have-none) comes first. Clients put the
+        // BEP 10 handshake, allowed-fast grants and a DHT port before or after it, so those
+        // (and keep-alives) do not end the window; any other message does.
         let first = !self.first_message_seen;
-        if !matches!(message, Message::KeepAlive) {
+        if !matches!(
+            message,
+            Message::KeepAlive
+                | Message::Extended { .. }
+                | Message::AllowedFast(_)
+                | Message::Port(_)
+                | Message::Unknown { .. }
+        ) {
             self.first_message_seen = true;
         }
         let num_pieces = layout.piece_count();
@@ -669,28 +683,24 @@ impl PeerConn {
         };
         match message {
             Message::KeepAlive => {}
-            Message::Choke => {
-                if !self.peer_choking {
-                    self.peer_choking = true;
-                    // BEP 6: with the fast extension a choke no longer discards requests; the
-                    // peer rejects them one by one. Without it, everything outstanding is gone,
-                    // except nothing: allowed-fast pieces need the fast extension anyway.
-                    if !self.fast() {
-                        let dropped: Vec<BlockRequest> =
-                            self.outstanding.drain(..).map(|o| o.request).collect();
-                        self.withdraw(&dropped);
-                        if !dropped.is_empty() {
-                            self.events.push_back(PeerEvent::RequestsDropped(dropped));
-                        }
+            Message::Choke if !self.peer_choking => {
+                self.peer_choking = true;
+                // BEP 6: with the fast extension a choke no longer discards requests; the peer
+                // rejects them one by one. Without it, everything outstanding is gone.
+                if !self.fast() {
+                    let dropped: Vec<BlockRequest> =
+                        self.outstanding.drain(..).map(|o| o.request).collect();
+                    self.withdraw(&dropped);
+                    if !dropped.is_empty() {
+                        self.events.push_back(PeerEvent::RequestsDropped(dropped));
                     }
                 }
             }
-            Message::Unchoke => {
-                if self.peer_choking {
-                    self.peer_choking = false;
-                    self.events.push_back(PeerEvent::CanRequest);
-                }
+            Message::Unchoke if self.peer_choking => {
+                self.peer_choking = false;
+                self.events.push_back(PeerEvent::CanRequest);
             }
+            Message::Choke | Message::Unchoke => {}
             Message::Interested | Message::NotInterested => {
                 let interested = matches!(message, Message::Interested);
                 if self.peer_interested != interested {
@@ -822,7 +832,10 @@ impl PeerConn {
     }
 
     fn replace_bitfield(&mut self, bitfield: Bitfield) {
-        let old = self.peer_has.replace(bitfield).unwrap_or_else(|| Bitfield::new(0));
+        let old = self
+            .peer_has
+            .replace(bitfield)
+            .unwrap_or_else(|| Bitfield::new(0));
         self.events.push_back(PeerEvent::BitfieldReplaced { old });
     }
 
@@ -832,7 +845,10 @@ impl PeerConn {
         layout: &Layout,
         we_have: &Bitfield,
     ) -> Result<(), DisconnectReason> {
-        if r.length == 0 || r.length > MAX_REQUEST_LEN || layout.request(r.index, r.begin, r.length).is_none() {
+        if r.length == 0
+            || r.length > MAX_REQUEST_LEN
+            || layout.request(r.index, r.begin, r.length).is_none()
+        {
             return Err(DisconnectReason::Violation(Violation::BadRequest(r)));
         }
         let allowed = !self.am_choking || self.allowed_fast_out.contains(&r.index);
@@ -908,21 +924,16 @@ impl PeerConn {
         }
     }
 
-    /// Withdraws a request (another peer delivered the block first, in endgame).
-    pub(crate) fn cancel(&mut self, request: BlockRequest) {
-        if let Some(at) = self.outstanding.iter().position(|o| o.request == request) {
-            self.outstanding.remove(at);
-            self.queue(&Message::Cancel(request));
-            self.withdraw(&[request]);
-        }
-    }
-
     /// Checks the invariants in the module documentation.
-    #[cfg(any(test, debug_assertions))]
+    #[cfg(debug_assertions)]
     pub(crate) fn debug_assert_invariants(&self) {
         let mut seen = std::collections::HashSet::new();
         for o in &self.outstanding {
-            assert!(seen.insert(o.request), "request outstanding twice: {:?}", o.request);
+            assert!(
+                seen.insert(o.request),
+                "request outstanding twice: {:?}",
+                o.request
+            );
         }
         assert!(self.inbound.len() <= self.config.max_inbound_requests as usize);
         if !self.is_established() {
@@ -932,7 +943,10 @@ impl PeerConn {
             assert!(self.sends.is_empty() && self.send_buf.is_empty());
         }
         for r in &self.reading {
-            assert!(self.inbound.contains(r), "reading a request no longer queued");
+            assert!(
+                self.inbound.contains(r),
+                "reading a request no longer queued"
+            );
         }
     }
 }

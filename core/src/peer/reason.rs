@@ -97,7 +97,11 @@ impl fmt::Display for Violation {
             Self::RequestFlood => f.write_str("too many outstanding requests"),
             Self::FastNotNegotiated => f.write_str("fast-extension message without BEP 6"),
             Self::UnrequestedBlock(r) => {
-                write!(f, "unrequested block (piece {}, offset {})", r.index, r.begin)
+                write!(
+                    f,
+                    "unrequested block (piece {}, offset {})",
+                    r.index, r.begin
+                )
             }
             Self::UnrequestedReject(r) => write!(
                 f,

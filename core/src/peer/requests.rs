@@ -53,7 +53,9 @@ impl Rate {
         }
         // Buckets older than the window as seen from `now` no longer count.
         let sum: u64 = (0..WINDOW as u64 - age)
-            .map(|back| self.buckets[((self.newest + WINDOW as u64 - back) % WINDOW as u64) as usize])
+            .map(|back| {
+                self.buckets[((self.newest + WINDOW as u64 - back) % WINDOW as u64) as usize]
+            })
             .sum();
         sum / WINDOW as u64
     }
@@ -80,7 +82,11 @@ mod tests {
             r.add(at(s), 1000);
         }
         assert_eq!(r.per_second(at(9)), 1000);
-        assert_eq!(r.per_second(at(11)), 600, "two quiet seconds leave three buckets");
+        assert_eq!(
+            r.per_second(at(11)),
+            600,
+            "two quiet seconds leave three buckets"
+        );
         assert_eq!(r.per_second(at(20)), 0);
         assert_eq!(r.total(), 10_000);
         r.add(at(30), 500);

@@ -174,7 +174,7 @@ pub struct HashJob {
     /// Which digest.
     pub algorithm: HashAlgorithm,
     /// The bytes, as the blocks they arrived in (no copy was made to join them).
-    pub data: SmallVec<[Bytes; 16]>,
+    pub data: Vec<Bytes>,
 }
 
 /// A digest algorithm.

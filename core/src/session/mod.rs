@@ -173,6 +173,38 @@ pub struct TorrentStatus {
     pub finished: bool,
 }
 
+/// A snapshot of one peer connection, for display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// The connection.
+    pub conn: ConnId,
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The peer's id.
+    pub peer_id: PeerId,
+    /// Whether we opened the connection.
+    pub outgoing: bool,
+    /// Whether we refuse the peer's requests.
+    pub am_choking: bool,
+    /// Whether we want pieces the peer has.
+    pub am_interested: bool,
+    /// Whether the peer refuses our requests.
+    pub peer_choking: bool,
+    /// Whether the peer wants pieces we have.
+    pub peer_interested: bool,
+    /// Whether the peer stopped answering our requests.
+    pub snubbed: bool,
+    /// How many pieces the peer has.
+    pub pieces: u32,
+    /// Block payload bytes per second from the peer.
+    pub download_rate: u64,
+    /// Block payload bytes per second to the peer.
+    pub upload_rate: u64,
+    /// Our requests in flight to the peer.
+    pub requests_outstanding: usize,
+}
+
 #[derive(Debug)]
 struct Conn {
     peer: PeerConn,
@@ -184,9 +216,19 @@ struct Conn {
 
 #[derive(Debug)]
 enum Job {
-    Write { torrent: TorrentId, piece: u32 },
-    Read { torrent: TorrentId, conn: ConnId, request: BlockRequest },
-    Hash { torrent: TorrentId, piece: u32 },
+    Write {
+        torrent: TorrentId,
+        piece: u32,
+    },
+    Read {
+        torrent: TorrentId,
+        conn: ConnId,
+        request: BlockRequest,
+    },
+    Hash {
+        torrent: TorrentId,
+        piece: u32,
+    },
 }
 
 /// A BitTorrent session: every torrent and connection, as one sans-IO state machine.
@@ -242,6 +284,9 @@ enum Job {
 #[derive(Debug)]
 pub struct Session {
     config: Config,
+    /// The session's randomness; the picker's tie-breaks and the choker's optimistic unchokes
+    /// draw from it as they arrive with the torrent engine.
+    #[allow(dead_code)]
     rng: Rng,
     peer_id: PeerId,
     torrents: Slots<Torrent>,
@@ -299,13 +344,11 @@ impl Session {
             return Err(AddError::V2Unsupported);
         }
         let hashes = info.hashes();
-        let wire_ids: SmallVec<[[u8; 20]; 2]> = [
-            hashes.v1().map(|h| h.0),
-            hashes.v2().map(|h| h.truncated()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let wire_ids: SmallVec<[[u8; 20]; 2]> =
+            [hashes.v1().map(|h| h.0), hashes.v2().map(|h| h.truncated())]
+                .into_iter()
+                .flatten()
+                .collect();
         if let Some(existing) = wire_ids.iter().find_map(|w| self.by_wire_id.get(w)) {
             return Err(AddError::Duplicate(*existing));
         }
@@ -332,24 +375,23 @@ impl Session {
     /// Removes a torrent, closing its connections. Returns whether it existed.
     pub fn remove_torrent(&mut self, now: Instant, torrent: TorrentId) -> bool {
         self.assert_drained();
-        let Some(t) = self.torrents.get(torrent.0) else {
+        if self.torrents.get(torrent.0).is_none() {
             return false;
-        };
+        }
         let conns: Vec<ConnId> = self
             .conns
             .iter()
             .filter(|(_, c)| c.torrent == Some(torrent))
             .map(|(k, _)| ConnId(k))
             .collect();
-        let _ = t;
         for conn in conns {
             self.close_conn(now, conn, DisconnectReason::TorrentStopped, true);
         }
         self.by_wire_id.retain(|_, id| *id != torrent);
         self.jobs.retain(|_, job| match job {
-            Job::Write { torrent: t, .. } | Job::Read { torrent: t, .. } | Job::Hash { torrent: t, .. } => {
-                *t != torrent
-            }
+            Job::Write { torrent: t, .. }
+            | Job::Read { torrent: t, .. }
+            | Job::Hash { torrent: t, .. } => *t != torrent,
         });
         self.torrents.remove(torrent.0);
         self.outputs
@@ -428,6 +470,35 @@ impl Session {
         self.torrents.get(torrent.0).map(|t| &t.have)
     }
 
+    /// A snapshot of the connections of a torrent that completed the handshake.
+    pub fn peers(&self, now: Instant, torrent: TorrentId) -> Vec<PeerInfo> {
+        let Some(t) = self.torrents.get(torrent.0) else {
+            return Vec::new();
+        };
+        t.peers
+            .iter()
+            .filter_map(|&conn| {
+                let c = self.conns.get(conn.0)?;
+                let p = &c.peer;
+                Some(PeerInfo {
+                    conn,
+                    addr: p.addr(),
+                    peer_id: p.remote()?.peer_id,
+                    outgoing: p.is_outgoing(),
+                    am_choking: p.is_choking_peer(),
+                    am_interested: p.is_interested(),
+                    peer_choking: p.peer_is_choking(),
+                    peer_interested: p.peer_is_interested(),
+                    snubbed: p.is_snubbed(),
+                    pieces: p.peer_has().map_or(0, Bitfield::count),
+                    download_rate: p.download_rate(now),
+                    upload_rate: p.upload_rate(now),
+                    requests_outstanding: p.outstanding_count(),
+                })
+            })
+            .collect()
+    }
+
     /// The number of open connections.
     pub fn connection_count(&self) -> usize {
         self.conns.len()
@@ -435,7 +506,10 @@ impl Session {
 
     /// The earliest instant at which [`Session::handle_timeout`] has work, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conns.iter().filter_map(|(_, c)| c.peer.next_deadline()).min()
+        self.conns
+            .iter()
+            .filter_map(|(_, c)| c.peer.next_deadline())
+            .min()
     }
 
     /// The next thing for the runtime to do; call until `None` after every other call.
@@ -510,7 +584,11 @@ impl Session {
     fn conn_handshake(&self, conn: ConnId) -> Option<Handshake> {
         let torrent = self.conns.get(conn.0)?.torrent?;
         let t = self.torrents.get(torrent.0)?;
-        Some(Handshake::new(self.reserved(), &t.info.hashes(), self.peer_id))
+        Some(Handshake::new(
+            self.reserved(),
+            &t.info.hashes(),
+            self.peer_id,
+        ))
     }
 
     fn extended_handshake(&self) -> ExtendedHandshake {
@@ -631,6 +709,10 @@ impl Session {
         self.handle_peer_events(now, conn);
         self.pump(now, conn);
         self.flush(now, conn);
+        #[cfg(debug_assertions)]
+        if let Some(c) = self.conns.get(conn.0) {
+            c.peer.debug_assert_invariants();
+        }
         let closed = self
             .conns
             .get(conn.0)
@@ -702,8 +784,13 @@ impl Session {
             if slots > 0 {
                 let mut picked = Vec::new();
                 let peer = &c.peer;
-                t.picker
-                    .pick(t.info.layout(), &t.have, |i| peer.may_request(i), slots, &mut picked);
+                t.picker.pick(
+                    t.info.layout(),
+                    &t.have,
+                    |i| peer.may_request(i),
+                    slots,
+                    &mut picked,
+                );
                 c.peer.request(now, &picked);
             }
         }
@@ -727,7 +814,14 @@ impl Session {
             let req = RequestId(self.next_request);
             self.next_request += 1;
             self.disk_read_bytes += u64::from(request.length);
-            self.jobs.insert(req, Job::Read { torrent, conn, request });
+            self.jobs.insert(
+                req,
+                Job::Read {
+                    torrent,
+                    conn,
+                    request,
+                },
+            );
             self.outputs.push_back(Output::Disk(DiskCmd::Read {
                 req,
                 torrent,
@@ -750,7 +844,13 @@ impl Session {
 
     /// Removes a connection: returns its requests and its pieces' availability, reports it,
     /// and tells the runtime to close the socket when `tell_runtime`.
-    fn close_conn(&mut self, now: Instant, conn: ConnId, reason: DisconnectReason, tell_runtime: bool) {
+    fn close_conn(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        reason: DisconnectReason,
+        tell_runtime: bool,
+    ) {
         let Some(mut c) = self.conns.remove(conn.0) else {
             return;
         };
@@ -772,15 +872,25 @@ impl Session {
         if tell_runtime {
             self.outputs.push_back(Output::Close { conn });
         }
-        self.outputs.push_back(Output::Event(Event::PeerDisconnected {
-            torrent: c.torrent,
-            conn,
-            addr: c.peer.addr(),
-            reason,
-        }));
+        self.outputs
+            .push_back(Output::Event(Event::PeerDisconnected {
+                torrent: c.torrent,
+                conn,
+                addr: c.peer.addr(),
+                reason,
+            }));
         if let Some(torrent) = c.torrent {
             self.rechoke(torrent);
-            let _ = now;
+            // Its upload slot may have gone to a peer that now needs reads and requests.
+            let peers = self
+                .torrents
+                .get(torrent.0)
+                .map(|t| t.peers.clone())
+                .unwrap_or_default();
+            for p in peers {
+                self.pump(now, p);
+                self.flush(now, p);
+            }
         }
     }
 
@@ -793,7 +903,11 @@ impl Session {
         let peers = t.peers.clone();
         let mut unchoked = peers
             .iter()
-            .filter(|p| self.conns.get(p.0).is_some_and(|c| !c.peer.is_choking_peer()))
+            .filter(|p| {
+                self.conns
+                    .get(p.0)
+                    .is_some_and(|c| !c.peer.is_choking_peer())
+            })
             .count();
         for p in peers {
             let Some(c) = self.conns.get_mut(p.0) else {
@@ -803,7 +917,8 @@ impl Session {
             if !interested && !c.peer.is_choking_peer() {
                 c.peer.set_choking(true);
                 unchoked -= 1;
-            } else if interested && c.peer.is_choking_peer() && unchoked < self.config.unchoke_slots {
+            } else if interested && c.peer.is_choking_peer() && unchoked < self.config.unchoke_slots
+            {
                 c.peer.set_choking(false);
                 unchoked += 1;
             }
@@ -812,7 +927,13 @@ impl Session {
 
     // ---- pieces --------------------------------------------------------------------------
 
-    fn on_block(&mut self, _now: Instant, torrent: TorrentId, request: BlockRequest, data: bytes::Bytes) {
+    fn on_block(
+        &mut self,
+        _now: Instant,
+        torrent: TorrentId,
+        request: BlockRequest,
+        data: bytes::Bytes,
+    ) {
         let Some(t) = self.torrents.get_mut(torrent.0) else {
             return;
         };
@@ -844,8 +965,7 @@ impl Session {
             data,
         }));
         if complete {
-            let data: SmallVec<[bytes::Bytes; 16]> =
-                buf.blocks.iter().flatten().cloned().collect();
+            let data: Vec<bytes::Bytes> = buf.blocks.iter().flatten().cloned().collect();
             let req = RequestId(self.next_request);
             self.next_request += 1;
             self.jobs.insert(req, Job::Hash { torrent, piece });
@@ -857,13 +977,24 @@ impl Session {
         }
     }
 
-    fn on_disk_done(&mut self, now: Instant, req: RequestId, result: Result<DiskDone, StorageError>) {
+    fn on_disk_done(
+        &mut self,
+        now: Instant,
+        req: RequestId,
+        result: Result<DiskDone, StorageError>,
+    ) {
         let Some(job) = self.jobs.remove(&req) else {
             return;
         };
         match job {
-            Job::Read { torrent, conn, request } => {
-                self.disk_read_bytes = self.disk_read_bytes.saturating_sub(u64::from(request.length));
+            Job::Read {
+                torrent,
+                conn,
+                request,
+            } => {
+                self.disk_read_bytes = self
+                    .disk_read_bytes
+                    .saturating_sub(u64::from(request.length));
                 let Some(c) = self.conns.get_mut(conn.0) else {
                     return;
                 };
@@ -969,6 +1100,5 @@ impl Session {
             self.pump(now, p);
             self.flush(now, p);
         }
-        let _ = &mut self.rng;
     }
 }
