@@ -65,6 +65,16 @@ impl Classify for crate::bencode::DecodeError {
     }
 }
 
+impl Classify for crate::wire::WireError {
+    fn fault(&self) -> Fault {
+        use crate::wire::WireError as W;
+        match self {
+            W::LimitExceeded { .. } | W::TooManyExtensions { .. } => Fault::LimitExceeded,
+            _ => Fault::Malformed,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::slots::SlotKey;
+
 /// A v1 info-hash: SHA-1 of the `info` dictionary (BEP 3).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InfoHashV1(pub [u8; 20]);
@@ -138,5 +140,40 @@ mod tests {
         assert_eq!(parse_hex::<20>("zz"), None);
         assert_eq!(parse_hex::<1>("G0"), None);
         assert_eq!(parse_hex::<1>("aF"), Some([0xaf]));
+    }
+}
+
+/// Identifies one torrent in a [`Session`](crate::session::Session).
+///
+/// Carries a generation, so an id kept after its torrent was removed is recognised as stale
+/// rather than silently naming a newer torrent in the same slot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct TorrentId(pub(crate) SlotKey);
+
+/// Identifies one peer connection in a [`Session`](crate::session::Session).
+///
+/// The session allocates it ([`Session::accept`](crate::session::Session::accept) for incoming
+/// connections, `Output::Connect` for outgoing ones); the runtime uses it to name the socket.
+/// Like [`TorrentId`] it carries a generation: inputs for a closed connection's id are ignored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct ConnId(pub(crate) SlotKey);
+
+impl ConnId {
+    /// A small number for logs; unique among open connections, reused after a close.
+    pub fn slot(&self) -> u32 {
+        self.0.slot
+    }
+}
+
+/// Names one disk, hash, HTTP or DNS job the session asked the runtime to run.
+///
+/// Never reused within a session, so a late completion can never be mistaken for another job's.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct RequestId(pub(crate) u64);
+
+impl RequestId {
+    /// The raw number, for logs.
+    pub fn get(&self) -> u64 {
+        self.0
     }
 }

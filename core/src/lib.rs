@@ -6,6 +6,7 @@
 //!
 //! Modules so far:
 //! - [`bencode`]: the borrowing bencode decoder (with raw spans and limits) and the encoder.
+//! - [`bitfield`]: sets of pieces in BEP 3 wire layout.
 //! - [`error`]: the error taxonomy ([`error::Fault`]: who is at fault).
 //! - [`create`]: torrent creation (v1, v2, hybrid): the hashing plan and the `.torrent` assembler.
 //! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256) and peer ids.
@@ -14,10 +15,13 @@
 //! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
 //! - [`metainfo`]: `.torrent` files (v1, v2, hybrid), safe paths, and the piece/file layout.
 //! - [`wire`]: the peer wire protocol codec: handshake, messages, extension handshake, peer ids.
+//! - [`peer`]: one connection's machine (handshake, choke/interest, request pipeline, limits).
+//! - [`session`]: the one public entry point, [`session::Session`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bencode;
+pub mod bitfield;
 pub mod error;
 pub mod create;
 pub mod id;
@@ -25,4 +29,12 @@ pub mod merkle;
 pub mod rng;
 pub mod time;
 pub mod metainfo;
+pub mod metainfo;
+pub mod peer;
+mod picker;
+pub mod rng;
+pub mod session;
+mod slots;
+pub mod time;
+mod torrent;
 pub mod wire;

@@ -1,0 +1,248 @@
+//! What goes into a [`Session`](super::Session) and what comes out of it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
+
+use crate::id::{ConnId, PeerId, RequestId, TorrentId};
+use crate::metainfo::{FileSpan, Info};
+use crate::peer::DisconnectReason;
+
+/// Something that happened in the world, for [`Session::handle_input`](super::Session::handle_input).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Input {
+    /// An outgoing connection asked for with [`Output::Connect`] is established.
+    Connected {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// An outgoing connection could not be established.
+    ConnectFailed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Bytes arrived on a connection. Hand over the buffer they were read into: piece payloads
+    /// are cut out of it without copying.
+    Received {
+        /// The connection.
+        conn: ConnId,
+        /// The bytes, in order.
+        data: BytesMut,
+    },
+    /// Everything sent on the connection so far has been handed to the operating system.
+    Flushed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// The remote side closed the connection, or it failed.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A disk job finished.
+    DiskDone {
+        /// The job's id from [`DiskCmd`].
+        req: RequestId,
+        /// What it produced.
+        result: Result<DiskDone, StorageError>,
+    },
+    /// A hash job finished.
+    Hashed {
+        /// The job's id from [`HashJob`].
+        req: RequestId,
+        /// The digest.
+        digest: Digest,
+    },
+}
+
+/// Something for the runtime to do, from [`Session::poll_output`](super::Session::poll_output).
+#[derive(Debug)]
+#[non_exhaustive]
+#[must_use = "outputs are the session's only way to act; drain and perform every one"]
+pub enum Output {
+    /// Open a TCP connection to `addr`; report [`Input::Connected`] or [`Input::ConnectFailed`].
+    Connect {
+        /// The id to report back with.
+        conn: ConnId,
+        /// Where to connect.
+        addr: SocketAddr,
+    },
+    /// Send `head` and then `body` (a block read from disk), in order, with one vectored write
+    /// if possible.
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// Message headers and small messages.
+        head: Bytes,
+        /// A block of piece data that follows `head`.
+        body: Option<Bytes>,
+    },
+    /// Close the connection; no input for it will be accepted afterwards.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Run a disk job; report [`Input::DiskDone`].
+    Disk(DiskCmd),
+    /// Run a hash job; report [`Input::Hashed`].
+    Hash(HashJob),
+    /// Tell the application.
+    Event(Event),
+}
+
+/// A storage job. The core computes the file spans; the runtime never re-derives geometry.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DiskCmd {
+    /// A torrent's files are known: prepare its storage (its save location is the runtime's
+    /// business, keyed by the torrent id). No completion is reported.
+    Open {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Its files and geometry.
+        info: Arc<Info>,
+    },
+    /// Write `data` across `spans` (in order; pad spans are skipped, never written).
+    Write {
+        /// The job id.
+        req: RequestId,
+        /// The torrent.
+        torrent: TorrentId,
+        /// Where the bytes go, in order; their lengths add up to `data.len()`.
+        spans: SmallVec<[FileSpan; 2]>,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// Read `length` bytes across `spans` (pad spans read as zeros) and report
+    /// [`DiskDone::Read`].
+    Read {
+        /// The job id.
+        req: RequestId,
+        /// The torrent.
+        torrent: TorrentId,
+        /// Where the bytes come from, in order.
+        spans: SmallVec<[FileSpan; 2]>,
+        /// The total length.
+        length: u32,
+    },
+    /// The torrent is gone: flush and close its files. No completion is reported.
+    Close {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+}
+
+/// What a finished disk job produced.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DiskDone {
+    /// The write is on disk (or in the OS cache).
+    Written,
+    /// The bytes read.
+    Read(Bytes),
+}
+
+/// A storage failure, reported by the runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageError {
+    /// The file index in the torrent, if one file is to blame.
+    pub file: Option<usize>,
+    /// What went wrong, as the runtime describes it.
+    pub message: String,
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.file {
+            Some(file) => write!(f, "storage error in file {file}: {}", self.message),
+            None => write!(f, "storage error: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+/// A hashing job: the digest of the concatenation of `data`.
+#[derive(Debug)]
+pub struct HashJob {
+    /// The job id.
+    pub req: RequestId,
+    /// Which digest.
+    pub algorithm: HashAlgorithm,
+    /// The bytes, as the blocks they arrived in (no copy was made to join them).
+    pub data: Vec<Bytes>,
+}
+
+/// A digest algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HashAlgorithm {
+    /// SHA-1, for v1 pieces (BEP 3).
+    Sha1,
+}
+
+/// A finished digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Digest {
+    /// A SHA-1 digest.
+    Sha1([u8; 20]),
+}
+
+/// What the application sees: the session's public narrative.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A peer completed the handshake on a torrent.
+    PeerConnected {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The connection.
+        conn: ConnId,
+        /// The peer's address.
+        addr: SocketAddr,
+        /// The peer's id (BEP 20 conventions say which client it is: `wire::client_name`).
+        peer_id: PeerId,
+    },
+    /// A connection ended.
+    PeerDisconnected {
+        /// The torrent, if the handshake got that far.
+        torrent: Option<TorrentId>,
+        /// The connection.
+        conn: ConnId,
+        /// The peer's address.
+        addr: SocketAddr,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// A piece passed its hash check and is stored.
+    PieceVerified {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The piece index.
+        piece: u32,
+    },
+    /// A piece failed its hash check and will be downloaded again.
+    HashFailed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The piece index.
+        piece: u32,
+    },
+    /// Every wanted piece is verified and stored.
+    TorrentFinished {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// Storage failed; the torrent is paused.
+    StorageFailed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// What the runtime reported.
+        error: StorageError,
+    },
+}

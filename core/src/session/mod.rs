@@ -1,0 +1,1104 @@
+//! The one public entry point of the core: all torrents, all connections, one deadline.
+//!
+//! See [`Session`] for the driving contract.
+
+mod io;
+#[cfg(test)]
+mod tests;
+
+pub use io::{
+    Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, Input, Output, StorageError,
+};
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::bitfield::Bitfield;
+use crate::id::{ConnId, InfoHashes, PeerId, RequestId, TorrentId};
+use crate::metainfo::{Info, Version};
+use crate::peer::{DisconnectReason, PeerConfig, PeerConn, PeerEvent, ALLOWED_FAST_COUNT};
+use crate::rng::Rng;
+use crate::slots::Slots;
+use crate::time::Instant;
+use crate::torrent::{PieceBuf, Torrent};
+use crate::wire::{allowed_fast_set, BlockRequest, ExtendedHandshake, Handshake, Reserved};
+
+/// Everything a session is configured with. `Config::default()` is a sensible client.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// Seeds the session's only random number generator: the same seed and the same inputs give
+    /// the same outputs. Runtimes pass entropy; the simulator a fixed number.
+    pub rng_seed: u64,
+    /// Our peer id; generated from the RNG with the `-BS0001-` prefix (BEP 20) when `None`.
+    pub peer_id: Option<PeerId>,
+    /// The TCP port we listen on, advertised in the BEP 10 handshake (`p`).
+    pub listen_port: Option<u16>,
+    /// The most connections, all torrents together.
+    pub max_connections: usize,
+    /// How many peers we upload to at once, per torrent.
+    pub unchoke_slots: usize,
+    /// The most bytes of disk reads in flight; reads wait above it (back-pressure).
+    pub max_disk_read_bytes: u64,
+    /// The most bytes handed to a connection's socket and not yet flushed before we stop
+    /// reading more blocks for it.
+    pub max_unflushed_bytes: u64,
+    /// Per-connection timeouts and bounds.
+    pub peer: PeerConfig,
+    /// The client name sent in the BEP 10 handshake (`v`).
+    pub client_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            rng_seed: 0,
+            peer_id: None,
+            listen_port: None,
+            max_connections: 500,
+            unchoke_slots: 8,
+            max_disk_read_bytes: 16 * 1024 * 1024,
+            max_unflushed_bytes: 1024 * 1024,
+            peer: PeerConfig::DEFAULT,
+            client_name: concat!("bitshoal ", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+/// A torrent to add with [`Session::add_torrent`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AddTorrent {
+    /// The validated info dictionary.
+    pub info: Arc<Info>,
+    /// Which pieces we already have and trust (resume data), if any.
+    pub have: Option<Bitfield>,
+}
+
+impl AddTorrent {
+    /// A torrent with nothing downloaded yet.
+    pub fn new(info: Arc<Info>) -> Self {
+        Self { info, have: None }
+    }
+
+    /// The same torrent with `have` trusted as already verified (resume data, or a seed's
+    /// complete files).
+    #[must_use]
+    pub fn with_have(mut self, have: Bitfield) -> Self {
+        self.have = Some(have);
+        self
+    }
+}
+
+/// Why [`Session::add_torrent`] refused a torrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddError {
+    /// A torrent with the same info-hash is already in the session.
+    Duplicate(TorrentId),
+    /// A v2-only torrent: v2 piece verification is not implemented yet (BEP 52 issue).
+    V2Unsupported,
+    /// The resume bitfield does not have the torrent's piece count (`ApiMisuse`: pass a
+    /// bitfield made with `Bitfield::new(info.layout().piece_count())`).
+    HaveLength {
+        /// The torrent's piece count.
+        expected: u32,
+        /// The bitfield's length.
+        actual: u32,
+    },
+}
+
+impl fmt::Display for AddError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Duplicate(_) => f.write_str("the torrent is already in the session"),
+            Self::V2Unsupported => f.write_str("v2-only torrents are not supported yet"),
+            Self::HaveLength { expected, actual } => write!(
+                f,
+                "resume bitfield covers {actual} pieces, the torrent has {expected}: \
+                 make it with Bitfield::new(info.layout().piece_count())"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AddError {}
+
+/// Why the session refused to open or accept a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// [`Config::max_connections`] are open.
+    TooManyConnections,
+    /// The torrent id is stale or was never issued (`ApiMisuse`).
+    UnknownTorrent,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooManyConnections => f.write_str("connection limit reached"),
+            Self::UnknownTorrent => {
+                f.write_str("unknown torrent id: it was removed, or comes from another session")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// A snapshot of one torrent, for display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TorrentStatus {
+    /// The info-hashes.
+    pub hashes: InfoHashes,
+    /// Pieces verified and stored.
+    pub pieces_have: u32,
+    /// All pieces.
+    pub pieces_total: u32,
+    /// Bytes still to download.
+    pub left: u64,
+    /// Block payload bytes received.
+    pub downloaded: u64,
+    /// Block payload bytes sent.
+    pub uploaded: u64,
+    /// Connections that completed the handshake.
+    pub peers: usize,
+    /// Whether every piece is verified and stored.
+    pub finished: bool,
+}
+
+/// A snapshot of one peer connection, for display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// The connection.
+    pub conn: ConnId,
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The peer's id.
+    pub peer_id: PeerId,
+    /// Whether we opened the connection.
+    pub outgoing: bool,
+    /// Whether we refuse the peer's requests.
+    pub am_choking: bool,
+    /// Whether we want pieces the peer has.
+    pub am_interested: bool,
+    /// Whether the peer refuses our requests.
+    pub peer_choking: bool,
+    /// Whether the peer wants pieces we have.
+    pub peer_interested: bool,
+    /// Whether the peer stopped answering our requests.
+    pub snubbed: bool,
+    /// How many pieces the peer has.
+    pub pieces: u32,
+    /// Block payload bytes per second from the peer.
+    pub download_rate: u64,
+    /// Block payload bytes per second to the peer.
+    pub upload_rate: u64,
+    /// Our requests in flight to the peer.
+    pub requests_outstanding: usize,
+}
+
+#[derive(Debug)]
+struct Conn {
+    peer: PeerConn,
+    /// Known from the start for outgoing connections, after the handshake for incoming ones.
+    torrent: Option<TorrentId>,
+    /// Bytes handed to the runtime since the last [`Input::Flushed`].
+    unflushed: u64,
+}
+
+#[derive(Debug)]
+enum Job {
+    Write {
+        torrent: TorrentId,
+        piece: u32,
+    },
+    Read {
+        torrent: TorrentId,
+        conn: ConnId,
+        request: BlockRequest,
+    },
+    Hash {
+        torrent: TorrentId,
+        piece: u32,
+    },
+}
+
+/// A BitTorrent session: every torrent and connection, as one sans-IO state machine.
+///
+/// # Contract
+///
+/// The session never performs IO, reads a clock, or draws entropy of its own. The runtime
+/// drives it with four kinds of calls:
+///
+/// - **in**: [`handle_input`](Self::handle_input) for what happened (bytes received, connects,
+///   disk and hash results) and [`handle_timeout`](Self::handle_timeout) when the deadline
+///   passes (spurious calls are harmless);
+/// - **commands**: methods such as [`add_torrent`](Self::add_torrent),
+///   [`connect`](Self::connect), [`accept`](Self::accept), [`remove_torrent`](Self::remove_torrent);
+/// - **out**: [`poll_output`](Self::poll_output) until it returns `None`, performing every
+///   [`Output`] in order. This must happen after *every* in-call and command, before the
+///   next one (debug builds assert it);
+/// - **getters** (`&self`): [`poll_timeout`](Self::poll_timeout) for the one deadline, and
+///   status queries.
+///
+/// Every call takes `now`, an [`Instant`] from the runtime's monotonic clock. Inputs for
+/// connections or jobs the session no longer knows (stale ids) are ignored.
+///
+/// # Example: a driving loop
+///
+/// ```
+/// use bitshoal_core::session::{Config, Input, Output, Session};
+/// use bitshoal_core::time::{Duration, Instant};
+///
+/// let mut session = Session::new(Config::default());
+/// let mut now = Instant::ZERO;
+/// // A runtime's loop: wait for IO or the deadline, feed what happened, perform the outputs.
+/// for _round in 0..3 {
+///     // ... poll sockets and job queues here, calling session.handle_input(now, ...) for each
+///     // event, e.g. `Input::Received { conn, data }`, and draining outputs after each call ...
+///     if session.poll_timeout().is_some_and(|t| t <= now) {
+///         session.handle_timeout(now);
+///     }
+///     while let Some(output) = session.poll_output() {
+///         match output {
+///             Output::Connect { conn, addr } => { /* open a socket, remember `conn` */ }
+///             Output::Send { conn, head, body } => { /* write head, then body */ }
+///             Output::Close { conn } => { /* drop the socket */ }
+///             Output::Disk(cmd) => { /* run on a storage worker, then Input::DiskDone */ }
+///             Output::Hash(job) => { /* hash on a worker, then Input::Hashed */ }
+///             Output::Event(event) => println!("{event:?}"),
+///             _ => {}
+///         }
+///     }
+///     now += Duration::from_millis(100);
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    /// The session's randomness; the picker's tie-breaks and the choker's optimistic unchokes
+    /// draw from it as they arrive with the torrent engine.
+    #[allow(dead_code)]
+    rng: Rng,
+    peer_id: PeerId,
+    torrents: Slots<Torrent>,
+    /// 20-byte wire ids (v1 hash, truncated v2 hash) to torrents, for handshake routing.
+    by_wire_id: HashMap<[u8; 20], TorrentId>,
+    conns: Slots<Conn>,
+    jobs: HashMap<RequestId, Job>,
+    next_request: u64,
+    disk_read_bytes: u64,
+    outputs: VecDeque<Output>,
+}
+
+impl Session {
+    /// A session with no torrents and no connections.
+    pub fn new(config: Config) -> Self {
+        let mut rng = Rng::from_seed(config.rng_seed);
+        let peer_id = config.peer_id.unwrap_or_else(|| {
+            let mut random = [0u8; 12];
+            rng.fill(&mut random);
+            PeerId::generate(&PeerId::BITSHOAL_PREFIX, random)
+        });
+        Self {
+            config,
+            rng,
+            peer_id,
+            torrents: Slots::default(),
+            by_wire_id: HashMap::new(),
+            conns: Slots::default(),
+            jobs: HashMap::new(),
+            next_request: 0,
+            disk_read_bytes: 0,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// Our peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    fn assert_drained(&self) {
+        debug_assert!(
+            self.outputs.is_empty(),
+            "Session: drain poll_output() until None after every call, before the next one"
+        );
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    /// Adds a torrent. Its storage is announced with [`DiskCmd::Open`].
+    pub fn add_torrent(&mut self, _now: Instant, add: AddTorrent) -> Result<TorrentId, AddError> {
+        self.assert_drained();
+        let info = add.info;
+        if info.version() == Version::V2 {
+            return Err(AddError::V2Unsupported);
+        }
+        let hashes = info.hashes();
+        let wire_ids: SmallVec<[[u8; 20]; 2]> =
+            [hashes.v1().map(|h| h.0), hashes.v2().map(|h| h.truncated())]
+                .into_iter()
+                .flatten()
+                .collect();
+        if let Some(existing) = wire_ids.iter().find_map(|w| self.by_wire_id.get(w)) {
+            return Err(AddError::Duplicate(*existing));
+        }
+        let piece_count = info.layout().piece_count();
+        let have = match add.have {
+            Some(b) if b.len() != piece_count => {
+                return Err(AddError::HaveLength {
+                    expected: piece_count,
+                    actual: b.len(),
+                })
+            }
+            Some(b) => b,
+            None => Bitfield::new(piece_count),
+        };
+        let id = TorrentId(self.torrents.insert(Torrent::new(info.clone(), have)));
+        for w in wire_ids {
+            self.by_wire_id.insert(w, id);
+        }
+        self.outputs
+            .push_back(Output::Disk(DiskCmd::Open { torrent: id, info }));
+        Ok(id)
+    }
+
+    /// Removes a torrent, closing its connections. Returns whether it existed.
+    pub fn remove_torrent(&mut self, now: Instant, torrent: TorrentId) -> bool {
+        self.assert_drained();
+        if self.torrents.get(torrent.0).is_none() {
+            return false;
+        }
+        let conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.torrent == Some(torrent))
+            .map(|(k, _)| ConnId(k))
+            .collect();
+        for conn in conns {
+            self.close_conn(now, conn, DisconnectReason::TorrentStopped, true);
+        }
+        self.by_wire_id.retain(|_, id| *id != torrent);
+        self.jobs.retain(|_, job| match job {
+            Job::Write { torrent: t, .. }
+            | Job::Read { torrent: t, .. }
+            | Job::Hash { torrent: t, .. } => *t != torrent,
+        });
+        self.torrents.remove(torrent.0);
+        self.outputs
+            .push_back(Output::Disk(DiskCmd::Close { torrent }));
+        true
+    }
+
+    /// Opens a connection to a peer of `torrent`; the runtime gets [`Output::Connect`].
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        addr: SocketAddr,
+    ) -> Result<ConnId, ConnectError> {
+        self.assert_drained();
+        if self.torrents.get(torrent.0).is_none() {
+            return Err(ConnectError::UnknownTorrent);
+        }
+        if self.conns.len() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections);
+        }
+        let conn = ConnId(self.conns.insert(Conn {
+            peer: PeerConn::outgoing(now, addr, self.config.peer),
+            torrent: Some(torrent),
+            unflushed: 0,
+        }));
+        self.outputs.push_back(Output::Connect { conn, addr });
+        Ok(conn)
+    }
+
+    /// Registers a connection the runtime accepted. The torrent is chosen by the peer's
+    /// handshake. On an error, the runtime closes the socket.
+    ///
+    /// (A method rather than an `Input`: the session allocates the id and may refuse.)
+    pub fn accept(&mut self, now: Instant, addr: SocketAddr) -> Result<ConnId, ConnectError> {
+        self.assert_drained();
+        if self.conns.len() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections);
+        }
+        Ok(ConnId(self.conns.insert(Conn {
+            peer: PeerConn::incoming(now, addr, self.config.peer),
+            torrent: None,
+            unflushed: 0,
+        })))
+    }
+
+    /// Closes a connection. Returns whether it existed.
+    pub fn disconnect(&mut self, now: Instant, conn: ConnId) -> bool {
+        self.assert_drained();
+        if self.conns.get(conn.0).is_none() {
+            return false;
+        }
+        self.close_conn(now, conn, DisconnectReason::TorrentStopped, true);
+        true
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    /// A snapshot of a torrent, or `None` for an unknown id.
+    pub fn torrent_status(&self, torrent: TorrentId) -> Option<TorrentStatus> {
+        let t = self.torrents.get(torrent.0)?;
+        Some(TorrentStatus {
+            hashes: t.info.hashes(),
+            pieces_have: t.have.count(),
+            pieces_total: t.have.len(),
+            left: t.left(),
+            downloaded: t.downloaded,
+            uploaded: t.uploaded,
+            peers: t.peers.len(),
+            finished: t.finished,
+        })
+    }
+
+    /// The pieces of a torrent we have verified and stored (resume data).
+    pub fn have(&self, torrent: TorrentId) -> Option<&Bitfield> {
+        self.torrents.get(torrent.0).map(|t| &t.have)
+    }
+
+    /// A snapshot of the connections of a torrent that completed the handshake.
+    pub fn peers(&self, now: Instant, torrent: TorrentId) -> Vec<PeerInfo> {
+        let Some(t) = self.torrents.get(torrent.0) else {
+            return Vec::new();
+        };
+        t.peers
+            .iter()
+            .filter_map(|&conn| {
+                let c = self.conns.get(conn.0)?;
+                let p = &c.peer;
+                Some(PeerInfo {
+                    conn,
+                    addr: p.addr(),
+                    peer_id: p.remote()?.peer_id,
+                    outgoing: p.is_outgoing(),
+                    am_choking: p.is_choking_peer(),
+                    am_interested: p.is_interested(),
+                    peer_choking: p.peer_is_choking(),
+                    peer_interested: p.peer_is_interested(),
+                    snubbed: p.is_snubbed(),
+                    pieces: p.peer_has().map_or(0, Bitfield::count),
+                    download_rate: p.download_rate(now),
+                    upload_rate: p.upload_rate(now),
+                    requests_outstanding: p.outstanding_count(),
+                })
+            })
+            .collect()
+    }
+
+    /// The number of open connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The earliest instant at which [`Session::handle_timeout`] has work, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conns
+            .iter()
+            .filter_map(|(_, c)| c.peer.next_deadline())
+            .min()
+    }
+
+    /// The next thing for the runtime to do; call until `None` after every other call.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    // ---- inputs --------------------------------------------------------------------------
+
+    /// Feeds one thing that happened.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.assert_drained();
+        match input {
+            Input::Connected { conn } => {
+                let ours = self.conn_handshake(conn);
+                if let (Some(c), Some(ours)) = (self.conns.get_mut(conn.0), ours) {
+                    c.peer.on_connected(now, &ours);
+                    self.after_activity(now, conn);
+                }
+            }
+            Input::ConnectFailed { conn } => {
+                if self.conns.get(conn.0).is_some() {
+                    self.close_conn(now, conn, DisconnectReason::ConnectFailed, false);
+                }
+            }
+            Input::Received { conn, data } => {
+                if let Some(c) = self.conns.get_mut(conn.0) {
+                    c.peer.on_received(now, data);
+                    self.drive(now, conn);
+                }
+            }
+            Input::Flushed { conn } => {
+                if let Some(c) = self.conns.get_mut(conn.0) {
+                    c.unflushed = 0;
+                    self.after_activity(now, conn);
+                }
+            }
+            Input::Closed { conn } => {
+                if self.conns.get(conn.0).is_some() {
+                    self.close_conn(now, conn, DisconnectReason::ClosedByRemote, false);
+                }
+            }
+            Input::DiskDone { req, result } => self.on_disk_done(now, req, result),
+            Input::Hashed { req, digest } => self.on_hashed(now, req, digest),
+        }
+    }
+
+    /// Runs every timer due at `now`. Harmless when nothing is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.assert_drained();
+        let due: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.peer.next_deadline().is_some_and(|d| d <= now))
+            .map(|(k, _)| ConnId(k))
+            .collect();
+        for conn in due {
+            if let Some(c) = self.conns.get_mut(conn.0) {
+                c.peer.handle_timeout(now);
+                self.after_activity(now, conn);
+            }
+        }
+    }
+
+    // ---- connections ---------------------------------------------------------------------
+
+    fn reserved(&self) -> Reserved {
+        Reserved::EXTENSION_PROTOCOL.union(Reserved::FAST)
+    }
+
+    /// Our handshake for a connection whose torrent is known.
+    fn conn_handshake(&self, conn: ConnId) -> Option<Handshake> {
+        let torrent = self.conns.get(conn.0)?.torrent?;
+        let t = self.torrents.get(torrent.0)?;
+        Some(Handshake::new(
+            self.reserved(),
+            &t.info.hashes(),
+            self.peer_id,
+        ))
+    }
+
+    fn extended_handshake(&self) -> ExtendedHandshake {
+        ExtendedHandshake {
+            client: Some(self.config.client_name.clone()),
+            listen_port: self.config.listen_port,
+            request_queue: Some(self.config.peer.max_inbound_requests),
+            ..ExtendedHandshake::default()
+        }
+    }
+
+    /// Processes what a connection received: the handshake, then messages.
+    fn drive(&mut self, now: Instant, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(conn.0) else {
+            return;
+        };
+        if c.peer.is_awaiting_handshake() {
+            match c.peer.take_handshake() {
+                Ok(None) => {}
+                Ok(Some(theirs)) => {
+                    if let Err(reason) = self.route_handshake(now, conn, &theirs) {
+                        self.close_conn(now, conn, reason, true);
+                        return;
+                    }
+                }
+                Err(reason) => {
+                    self.close_conn(now, conn, reason, true);
+                    return;
+                }
+            }
+        }
+        let Some(c) = self.conns.get_mut(conn.0) else {
+            return;
+        };
+        if c.peer.is_established() {
+            if let Some(t) = c.torrent.and_then(|t| self.torrents.get(t.0)) {
+                // Errors close the peer; after_activity reports it.
+                let _ = c.peer.process_messages(now, t.info.layout(), &t.have);
+            }
+        }
+        self.after_activity(now, conn);
+    }
+
+    /// Accepts or refuses the peer's handshake, and establishes the connection.
+    fn route_handshake(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        theirs: &Handshake,
+    ) -> Result<(), DisconnectReason> {
+        let known = self.conns.get(conn.0).and_then(|c| c.torrent);
+        let torrent = match known {
+            Some(t) => t,
+            None => *self
+                .by_wire_id
+                .get(&theirs.info_hash)
+                .ok_or(DisconnectReason::UnknownTorrent)?,
+        };
+        let t = self
+            .torrents
+            .get(torrent.0)
+            .ok_or(DisconnectReason::TorrentStopped)?;
+        if theirs.names(&t.info.hashes()).is_none() {
+            return Err(DisconnectReason::InfoHashMismatch);
+        }
+        if theirs.peer_id == self.peer_id {
+            return Err(DisconnectReason::SelfConnection);
+        }
+        let duplicate = t.peers.iter().any(|p| {
+            self.conns
+                .get(p.0)
+                .and_then(|c| c.peer.remote())
+                .is_some_and(|r| r.peer_id == theirs.peer_id)
+        });
+        if duplicate {
+            return Err(DisconnectReason::DuplicatePeer);
+        }
+        let ours = Handshake::new(self.reserved(), &t.info.hashes(), self.peer_id);
+        let extended = self.extended_handshake();
+        let have = t.have.clone();
+        let info_hash = t.info.hashes().wire_id();
+        let piece_count = have.len();
+        let c = self
+            .conns
+            .get_mut(conn.0)
+            .expect("route_handshake is called for a live connection");
+        c.torrent = Some(torrent);
+        c.peer.establish(now, theirs, &ours, Some(&extended), &have);
+        // BEP 6: grant the canonical allowed-fast pieces we have, so a new peer can start.
+        if c.peer.fast() {
+            if let SocketAddr::V4(v4) = c.peer.addr() {
+                let set: Vec<u32> =
+                    allowed_fast_set(*v4.ip(), &info_hash, piece_count, ALLOWED_FAST_COUNT)
+                        .into_iter()
+                        .filter(|&p| have.get(p))
+                        .collect();
+                c.peer.allow_fast(&set);
+            }
+        }
+        let addr = c.peer.addr();
+        self.torrents
+            .get_mut(torrent.0)
+            .expect("checked above")
+            .peers
+            .push(conn);
+        self.outputs.push_back(Output::Event(Event::PeerConnected {
+            torrent,
+            conn,
+            addr,
+            peer_id: theirs.peer_id,
+        }));
+        Ok(())
+    }
+
+    /// After anything happened on a connection: act on its events, keep its requests and reads
+    /// going, hand its sends to the runtime, and clean up if it closed.
+    fn after_activity(&mut self, now: Instant, conn: ConnId) {
+        self.handle_peer_events(now, conn);
+        self.pump(now, conn);
+        self.flush(now, conn);
+        #[cfg(debug_assertions)]
+        if let Some(c) = self.conns.get(conn.0) {
+            c.peer.debug_assert_invariants();
+        }
+        let closed = self
+            .conns
+            .get(conn.0)
+            .and_then(|c| c.peer.closed_reason().cloned());
+        if let Some(reason) = closed {
+            self.close_conn(now, conn, reason, true);
+        }
+    }
+
+    fn handle_peer_events(&mut self, now: Instant, conn: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(conn.0) else {
+                return;
+            };
+            let Some(event) = c.peer.poll_event() else {
+                return;
+            };
+            let Some(torrent) = c.torrent else {
+                continue;
+            };
+            match event {
+                PeerEvent::BitfieldReplaced { old } => {
+                    let Some(t) = self.torrents.get_mut(torrent.0) else {
+                        continue;
+                    };
+                    if let Some(new) = c.peer.peer_has() {
+                        t.picker.replace_peer_pieces(&old, new);
+                    }
+                }
+                PeerEvent::Have(piece) => {
+                    if let Some(t) = self.torrents.get_mut(torrent.0) {
+                        t.picker.peer_has(piece);
+                    }
+                }
+                PeerEvent::CanRequest | PeerEvent::WantsBlock(_) => {}
+                PeerEvent::InterestChanged => self.rechoke(torrent),
+                PeerEvent::Block { request, data } => {
+                    self.on_block(now, torrent, request, data);
+                }
+                PeerEvent::RequestsDropped(requests) => {
+                    if let Some(t) = self.torrents.get_mut(torrent.0) {
+                        for r in requests {
+                            t.picker.request_dropped(r);
+                        }
+                    }
+                }
+                // Consumers arrive with the extension protocol (ut_metadata, PEX) and DHT.
+                PeerEvent::Extended { .. } | PeerEvent::DhtPort(_) => {}
+            }
+        }
+    }
+
+    /// Keeps a connection busy: interest, requests to the peer, disk reads for its requests.
+    fn pump(&mut self, now: Instant, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(conn.0) else {
+            return;
+        };
+        let Some(t) = c.torrent.and_then(|t| self.torrents.get_mut(t.0)) else {
+            return;
+        };
+        let torrent = c.torrent.expect("checked above");
+        if !c.peer.is_established() {
+            return;
+        }
+        let interested = c.peer.peer_has().is_some_and(|p| t.wants_from(p));
+        c.peer.set_interested(interested);
+        if interested && !c.peer.fully_choked() {
+            let slots = c.peer.request_slots(now) as usize;
+            if slots > 0 {
+                let mut picked = Vec::new();
+                let peer = &c.peer;
+                t.picker.pick(
+                    t.info.layout(),
+                    &t.have,
+                    |i| peer.may_request(i),
+                    slots,
+                    &mut picked,
+                );
+                c.peer.request(now, &picked);
+            }
+        }
+        // Reads for the peer's requests, within the disk and socket budgets.
+        if self.disk_read_bytes >= self.config.max_disk_read_bytes
+            || c.unflushed >= self.config.max_unflushed_bytes
+        {
+            return;
+        }
+        let budget = (self.config.max_disk_read_bytes - self.disk_read_bytes)
+            .min(self.config.max_unflushed_bytes - c.unflushed);
+        let mut reads = Vec::new();
+        c.peer
+            .take_blocks_to_read((budget / 16384).max(1) as usize, &mut reads);
+        for request in reads {
+            let layout = t.info.layout();
+            let Some(block) = layout.request(request.index, request.begin, request.length) else {
+                c.peer.refuse_block(request);
+                continue;
+            };
+            let req = RequestId(self.next_request);
+            self.next_request += 1;
+            self.disk_read_bytes += u64::from(request.length);
+            self.jobs.insert(
+                req,
+                Job::Read {
+                    torrent,
+                    conn,
+                    request,
+                },
+            );
+            self.outputs.push_back(Output::Disk(DiskCmd::Read {
+                req,
+                torrent,
+                spans: layout.block_spans(block).collect(),
+                length: request.length,
+            }));
+        }
+    }
+
+    /// Moves a connection's queued sends into the outputs.
+    fn flush(&mut self, now: Instant, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(conn.0) else {
+            return;
+        };
+        while let Some((head, body)) = c.peer.poll_send(now) {
+            c.unflushed += (head.len() + body.as_ref().map_or(0, |b| b.len())) as u64;
+            self.outputs.push_back(Output::Send { conn, head, body });
+        }
+    }
+
+    /// Removes a connection: returns its requests and its pieces' availability, reports it,
+    /// and tells the runtime to close the socket when `tell_runtime`.
+    fn close_conn(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        reason: DisconnectReason,
+        tell_runtime: bool,
+    ) {
+        let Some(mut c) = self.conns.remove(conn.0) else {
+            return;
+        };
+        c.peer.close(reason.clone());
+        let reason = c.peer.closed_reason().cloned().unwrap_or(reason);
+        if let Some(t) = c.torrent.and_then(|t| self.torrents.get_mut(t.0)) {
+            while let Some(event) = c.peer.poll_event() {
+                if let PeerEvent::RequestsDropped(requests) = event {
+                    for r in requests {
+                        t.picker.request_dropped(r);
+                    }
+                }
+            }
+            if let Some(has) = c.peer.peer_has() {
+                t.picker.peer_left(has);
+            }
+            t.peers.retain(|p| *p != conn);
+        }
+        if tell_runtime {
+            self.outputs.push_back(Output::Close { conn });
+        }
+        self.outputs
+            .push_back(Output::Event(Event::PeerDisconnected {
+                torrent: c.torrent,
+                conn,
+                addr: c.peer.addr(),
+                reason,
+            }));
+        if let Some(torrent) = c.torrent {
+            self.rechoke(torrent);
+            // Its upload slot may have gone to a peer that now needs reads and requests.
+            let peers = self
+                .torrents
+                .get(torrent.0)
+                .map(|t| t.peers.clone())
+                .unwrap_or_default();
+            for p in peers {
+                self.pump(now, p);
+                self.flush(now, p);
+            }
+        }
+    }
+
+    /// Upload slots: unchoke interested peers up to [`Config::unchoke_slots`], choke the
+    /// uninterested. (The rate-based choker replaces this in the torrent engine.)
+    fn rechoke(&mut self, torrent: TorrentId) {
+        let Some(t) = self.torrents.get(torrent.0) else {
+            return;
+        };
+        let peers = t.peers.clone();
+        let mut unchoked = peers
+            .iter()
+            .filter(|p| {
+                self.conns
+                    .get(p.0)
+                    .is_some_and(|c| !c.peer.is_choking_peer())
+            })
+            .count();
+        for p in peers {
+            let Some(c) = self.conns.get_mut(p.0) else {
+                continue;
+            };
+            let interested = c.peer.peer_is_interested();
+            if !interested && !c.peer.is_choking_peer() {
+                c.peer.set_choking(true);
+                unchoked -= 1;
+            } else if interested && c.peer.is_choking_peer() && unchoked < self.config.unchoke_slots
+            {
+                c.peer.set_choking(false);
+                unchoked += 1;
+            }
+        }
+    }
+
+    // ---- pieces --------------------------------------------------------------------------
+
+    fn on_block(
+        &mut self,
+        _now: Instant,
+        torrent: TorrentId,
+        request: BlockRequest,
+        data: bytes::Bytes,
+    ) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        let Some(complete) = t.picker.block_received(request) else {
+            return; // a duplicate
+        };
+        t.downloaded += data.len() as u64;
+        let layout = t.info.layout();
+        let Some(block) = layout.request(request.index, request.begin, request.length) else {
+            return;
+        };
+        let piece = request.index;
+        let block_count = layout.block_count(block.piece) as usize;
+        let buf = t.pieces.entry(piece).or_insert_with(|| PieceBuf {
+            blocks: vec![None; block_count],
+            pending_writes: 0,
+            hash_ok: None,
+            write_failed: false,
+        });
+        buf.blocks[(request.begin / crate::metainfo::BLOCK_LEN) as usize] = Some(data.clone());
+        buf.pending_writes += 1;
+        let req = RequestId(self.next_request);
+        self.next_request += 1;
+        self.jobs.insert(req, Job::Write { torrent, piece });
+        self.outputs.push_back(Output::Disk(DiskCmd::Write {
+            req,
+            torrent,
+            spans: layout.block_spans(block).collect(),
+            data,
+        }));
+        if complete {
+            let data: Vec<bytes::Bytes> = buf.blocks.iter().flatten().cloned().collect();
+            let req = RequestId(self.next_request);
+            self.next_request += 1;
+            self.jobs.insert(req, Job::Hash { torrent, piece });
+            self.outputs.push_back(Output::Hash(HashJob {
+                req,
+                algorithm: HashAlgorithm::Sha1,
+                data,
+            }));
+        }
+    }
+
+    fn on_disk_done(
+        &mut self,
+        now: Instant,
+        req: RequestId,
+        result: Result<DiskDone, StorageError>,
+    ) {
+        let Some(job) = self.jobs.remove(&req) else {
+            return;
+        };
+        match job {
+            Job::Read {
+                torrent,
+                conn,
+                request,
+            } => {
+                self.disk_read_bytes = self
+                    .disk_read_bytes
+                    .saturating_sub(u64::from(request.length));
+                let Some(c) = self.conns.get_mut(conn.0) else {
+                    return;
+                };
+                match result {
+                    Ok(DiskDone::Read(data)) => {
+                        if c.peer.send_block(now, request, data) {
+                            if let Some(t) = self.torrents.get_mut(torrent.0) {
+                                t.uploaded += u64::from(request.length);
+                            }
+                        }
+                    }
+                    Ok(_) => c.peer.refuse_block(request),
+                    Err(error) => {
+                        c.peer.refuse_block(request);
+                        self.outputs
+                            .push_back(Output::Event(Event::StorageFailed { torrent, error }));
+                    }
+                }
+                self.after_activity(now, conn);
+            }
+            Job::Write { torrent, piece } => {
+                let Some(t) = self.torrents.get_mut(torrent.0) else {
+                    return;
+                };
+                let Some(buf) = t.pieces.get_mut(&piece) else {
+                    return;
+                };
+                buf.pending_writes -= 1;
+                if let Err(error) = result {
+                    buf.write_failed = true;
+                    self.outputs
+                        .push_back(Output::Event(Event::StorageFailed { torrent, error }));
+                }
+                self.settle_piece(now, torrent, piece);
+            }
+            Job::Hash { .. } => debug_assert!(false, "a hash job's id came back as a disk job"),
+        }
+    }
+
+    fn on_hashed(&mut self, now: Instant, req: RequestId, digest: Digest) {
+        let Some(Job::Hash { torrent, piece }) = self.jobs.remove(&req) else {
+            return;
+        };
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        let expected = t.info.piece_hash_v1(piece);
+        let ok = match digest {
+            Digest::Sha1(d) => expected == Some(d),
+        };
+        if let Some(buf) = t.pieces.get_mut(&piece) {
+            buf.hash_ok = Some(ok);
+        }
+        self.settle_piece(now, torrent, piece);
+    }
+
+    /// Decides a piece once its hash result is in and its writes are done.
+    fn settle_piece(&mut self, now: Instant, torrent: TorrentId, piece: u32) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        let Some(buf) = t.pieces.get(&piece) else {
+            return;
+        };
+        let Some(hash_ok) = buf.hash_ok else {
+            return;
+        };
+        if buf.pending_writes > 0 {
+            return;
+        }
+        let stored = hash_ok && !buf.write_failed;
+        t.pieces.remove(&piece);
+        if !stored {
+            t.picker.piece_failed(piece);
+            if !hash_ok {
+                self.outputs
+                    .push_back(Output::Event(Event::HashFailed { torrent, piece }));
+            }
+        } else {
+            t.picker.piece_done(piece);
+            t.have.set(piece, true);
+            self.outputs
+                .push_back(Output::Event(Event::PieceVerified { torrent, piece }));
+            let finished = t.have.is_full() && !t.finished;
+            if finished {
+                t.finished = true;
+                self.outputs
+                    .push_back(Output::Event(Event::TorrentFinished { torrent }));
+            }
+            let peers = t.peers.clone();
+            for p in &peers {
+                if let Some(c) = self.conns.get_mut(p.0) {
+                    c.peer.send_have(piece);
+                }
+            }
+        }
+        let peers = self
+            .torrents
+            .get(torrent.0)
+            .map(|t| t.peers.clone())
+            .unwrap_or_default();
+        for p in peers {
+            self.pump(now, p);
+            self.flush(now, p);
+        }
+    }
+}
