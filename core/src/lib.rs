@@ -4,31 +4,29 @@
 //! disk and hash results) and emits outputs. It opens no sockets or files, starts no threads,
 //! reads no clock and draws no randomness except from a seeded generator it is given.
 //!
-//! Modules so far:
+//! The entry point is [`session::Session`]. Modules:
 //! - [`bencode`]: the borrowing bencode decoder (with raw spans and limits) and the encoder.
 //! - [`bitfield`]: sets of pieces in BEP 3 wire layout.
-//! - [`error`]: the error taxonomy ([`error::Fault`]: who is at fault).
 //! - [`create`]: torrent creation (v1, v2, hybrid): the hashing plan and the `.torrent` assembler.
-//! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256) and peer ids.
+//! - [`error`]: the error taxonomy ([`error::Fault`]: who is at fault).
+//! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256), peer, torrent and
+//!   connection ids.
 //! - [`merkle`]: the BEP 52 SHA-256 merkle trees over 16 KiB blocks.
-//! - [`rng`]: the seeded PRNG, the core's only source of randomness.
-//! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
 //! - [`metainfo`]: `.torrent` files (v1, v2, hybrid), safe paths, and the piece/file layout.
-//! - [`wire`]: the peer wire protocol codec: handshake, messages, extension handshake, peer ids.
 //! - [`peer`]: one connection's machine (handshake, choke/interest, request pipeline, limits).
-//! - [`session`]: the one public entry point, [`session::Session`].
+//! - [`rng`]: the seeded PRNG, the core's only source of randomness.
+//! - [`session`]: all torrents and connections behind one sans-IO API.
+//! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
+//! - [`wire`]: the peer wire protocol codec: handshake, messages, extension handshake, peer ids.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bencode;
 pub mod bitfield;
-pub mod error;
 pub mod create;
+pub mod error;
 pub mod id;
 pub mod merkle;
-pub mod rng;
-pub mod time;
-pub mod metainfo;
 pub mod metainfo;
 pub mod peer;
 mod picker;

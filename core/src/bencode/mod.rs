@@ -1,4 +1,4 @@
-//! Bencode (BEP 3): a borrowing decoder that keeps raw spans, and an encoder into [`BufMut`].
+//! Bencode (BEP 3): a borrowing decoder that keeps raw spans, and an encoder into [`BufMut`](bytes::BufMut).
 //!
 //! Decoding never copies strings: a [`Value`] borrows from the input, and every decoded
 //! [`Dict`] and [`List`] remembers the exact bytes it was decoded from ([`Dict::raw`]), which is
