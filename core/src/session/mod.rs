@@ -1041,7 +1041,11 @@ impl Session {
         let Some(t) = self.torrents.get_mut(torrent.0) else {
             return;
         };
-        let expected = t.info.piece_hash_v1(piece);
+        let expected = t
+            .info
+            .layout()
+            .piece(piece)
+            .and_then(|p| t.info.piece_hash_v1(p));
         let ok = match digest {
             Digest::Sha1(d) => expected == Some(d),
         };
