@@ -38,7 +38,9 @@
 //!   memory proportional to a small, fixed input size.
 //!
 //! Formatting percent-encodes everything in a value except ASCII letters, digits and `-._~`
-//! (RFC 3986 unreserved), which every parser in the wild reads back.
+//! (RFC 3986 unreserved), which every parser in the wild reads back; `x.pe` keeps `:`, `[` and
+//! `]` literal because libtorrent (2.0) does not percent-decode `x.pe` (nor `so`, whose digits,
+//! `,` and `-` need no encoding).
 
 mod peer;
 mod select;
@@ -69,6 +71,10 @@ const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// What is percent-encoded in an `x.pe` value: as [`ENCODE`], but `host:port` and `[v6]:port`
+/// stay literal for libtorrent, which reads `x.pe` without decoding it.
+const ENCODE_PEER: &AsciiSet = &ENCODE.remove(b':').remove(b'[').remove(b']');
 
 /// A parsed magnet link (BEP 9, 52, 53).
 ///
@@ -365,7 +371,7 @@ impl fmt::Display for Magnet {
         for peer in &self.peers {
             sep(f)?;
             let text = peer.to_string();
-            write!(f, "x.pe={}", utf8_percent_encode(&text, ENCODE))?;
+            write!(f, "x.pe={}", utf8_percent_encode(&text, ENCODE_PEER))?;
         }
         if let Some(so) = &self.select_only {
             sep(f)?;

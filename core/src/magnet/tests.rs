@@ -354,7 +354,7 @@ fn formats_a_known_link() {
     let want = format!(
         "magnet:?xt=urn:btih:{HEX}&xt=urn:btmh:1220{}&dn=My%20file%2B1%20%26%20co.iso&xl=42\
          &tr=udp%3A%2F%2Ft.example%3A80%2Fannounce&ws=http%3A%2F%2Fw.example%2Fa%20b\
-         &x.pe=%5B%3A%3A1%5D%3A6881&x.pe=host.example%3A1&so=0-2,5",
+         &x.pe=[::1]:6881&x.pe=host.example:1&so=0-2,5",
         v2()
     );
     assert_eq!(m.to_string(), want);
