@@ -185,6 +185,20 @@ impl Magnet {
     }
 
     /// Parses a magnet link; see the [module documentation](self) for what is accepted.
+    ///
+    /// ```
+    /// use bitshoal_core::magnet::Magnet;
+    ///
+    /// let m = Magnet::parse(
+    ///     "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=demo+1\
+    ///      &tr=udp%3A%2F%2Ft.example%3A80&so=2,0-1",
+    /// )?;
+    /// assert_eq!(m.display_name(), Some("demo 1"));
+    /// assert_eq!(m.trackers(), ["udp://t.example:80"]);
+    /// assert_eq!(m.select_only().map(|so| so.to_string()).as_deref(), Some("0-2"));
+    /// assert_eq!(Magnet::parse(&m.to_string())?, m);
+    /// # Ok::<(), bitshoal_core::magnet::MagnetError>(())
+    /// ```
     pub fn parse(uri: &str) -> Result<Self, MagnetError> {
         if uri.len() > MAX_URI_LEN {
             return Err(MagnetError::TooLong { len: uri.len() });
@@ -198,6 +212,7 @@ impl Magnet {
         let mut v1: Option<InfoHashV1> = None;
         let mut v2: Option<InfoHashV2> = None;
         let mut display_name = None;
+        // The hashes are placeholders until every `xt` has been seen (set below).
         let mut fields = Self::new(InfoHashes::V1(InfoHashV1([0; 20])));
         let mut select_only: Vec<SelectOnly> = Vec::new();
         for param in query.split('&') {
@@ -336,6 +351,9 @@ impl FromStr for Magnet {
 
 impl fmt::Display for Magnet {
     /// Writes the link: `xt` (btih, then btmh), `dn`, `xl`, `tr`s, `ws`s, `x.pe`s, `so`.
+    ///
+    /// [`Magnet::parse`] reads the result back to an equal `Magnet`, unless percent-encoding made
+    /// it longer than [`MAX_URI_LEN`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("magnet:?")?;
         let mut first = true;
