@@ -11,6 +11,7 @@
 //! - [`error`]: the error taxonomy ([`error::Fault`]: who is at fault).
 //! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256), peer, torrent and
 //!   connection ids.
+//! - [`magnet`]: magnet links (BEP 9, 52, 53): parsing and formatting.
 //! - [`merkle`]: the BEP 52 SHA-256 merkle trees over 16 KiB blocks.
 //! - [`metainfo`]: `.torrent` files (v1, v2, hybrid), safe paths, and the piece/file layout.
 //! - [`peer`]: one connection's machine (handshake, choke/interest, request pipeline, limits).
@@ -26,6 +27,7 @@ pub mod bitfield;
 pub mod create;
 pub mod error;
 pub mod id;
+pub mod magnet;
 pub mod merkle;
 pub mod metainfo;
 pub mod peer;

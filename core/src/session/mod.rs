@@ -27,9 +27,9 @@ use crate::time::Instant;
 use crate::torrent::{PieceBuf, Torrent};
 use crate::wire::{allowed_fast_set, BlockRequest, ExtendedHandshake, Handshake, Reserved};
 
-/// Everything a session is configured with. `Config::default()` is a sensible client.
+/// Everything a session is configured with. `Config::default()` is a sensible client; set
+/// fields with `Config { rng_seed, ..Config::default() }` (new fields always get defaults).
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct Config {
     /// Seeds the session's only random number generator: the same seed and the same inputs give
     /// the same outputs. Runtimes pass entropy; the simulator a fixed number.

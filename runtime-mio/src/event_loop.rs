@@ -1,0 +1,442 @@
+//! One `mio::Poll` loop owning a [`Session`]: the TCP listener, the connections, the timer, and
+//! the completions that storage and hashing workers send back.
+//!
+//! The loop is the only thread that touches the session. Disk and hash jobs go to a
+//! [`JobSink`] (worker threads in practice); their results come back through an
+//! [`std::sync::mpsc`] channel, and the worker wakes the loop with the [`mio::Waker`] from
+//! [`EventLoop::completion_sender`].
+//!
+//! Sockets, tokens and ids: token 0 is the listener, token 1 the waker, and every connection has
+//! token `2 + key` of a slab whose entries remember the session's [`ConnId`]; the reverse map
+//! is a `HashMap<ConnId, key>`.
+//!
+//! Back-pressure: each connection keeps a queue of `Bytes` still to write; they go out with one
+//! vectored write per readiness event, and when the queue empties the session hears
+//! [`Input::Flushed`], which it uses to decide whether to read more blocks for that peer.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, IoSlice, Read, Write};
+
+use std::net::SocketAddr;
+use std::sync::{mpsc, Arc};
+use std::time::Duration as StdDuration;
+
+use bitshoal_core::id::ConnId;
+use bitshoal_core::session::{DiskCmd, Event, HashJob, Input, Output, Session};
+use bitshoal_core::time::Instant;
+use bytes::{Buf, Bytes, BytesMut};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_CONN: usize = 2;
+
+/// How much one read call asks for; reads repeat until the socket would block.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Where the loop sends disk and hash jobs. Implementations run them (on worker threads, or
+/// inline in tests) and send each completion back as an [`Input`] through the channel from
+/// [`EventLoop::completion_sender`], waking the loop.
+pub trait JobSink {
+    /// Runs a disk command; `Open` and `Close` complete silently, reads and writes with
+    /// [`Input::DiskDone`].
+    fn disk(&mut self, cmd: DiskCmd);
+    /// Runs a hash job, completing with [`Input::Hashed`].
+    fn hash(&mut self, job: HashJob);
+}
+
+/// Sends completions to the loop and wakes it.
+#[derive(Clone, Debug)]
+pub struct CompletionSender {
+    tx: mpsc::Sender<Input>,
+    waker: Arc<Waker>,
+}
+
+impl CompletionSender {
+    /// Hands a completion to the loop. Returns `false` once the loop has gone away.
+    pub fn send(&self, input: Input) -> bool {
+        if self.tx.send(input).is_err() {
+            return false;
+        }
+        // A failed wake means the poll is gone too; the send above already says so next time.
+        let _ = self.waker.wake();
+        true
+    }
+}
+
+struct Connection {
+    conn: ConnId,
+    stream: TcpStream,
+    /// Still connecting: the first writable event tells whether it worked.
+    connecting: bool,
+    /// Bytes waiting to be written, in order.
+    queue: VecDeque<Bytes>,
+    /// Whether the session has been told the queue is empty since it last grew.
+    flushed: bool,
+}
+
+/// The reference runtime: a session, its sockets, and its clock.
+pub struct EventLoop {
+    poll: Poll,
+    events: Events,
+    session: Session,
+    listener: Option<TcpListener>,
+    conns: Slab<Connection>,
+    by_conn: HashMap<ConnId, usize>,
+    completions: mpsc::Receiver<Input>,
+    sender: CompletionSender,
+    epoch: std::time::Instant,
+    /// Application events since the last [`EventLoop::take_events`].
+    app_events: Vec<Event>,
+    /// Inputs discovered while performing outputs; fed once the outputs are drained (the
+    /// session's contract: drain everything before the next call).
+    deferred: VecDeque<Input>,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("connections", &self.conns.len())
+            .field("listening", &self.local_addr())
+            .finish()
+    }
+}
+
+impl EventLoop {
+    /// A loop around `session`, listening on `listen` if given.
+    pub fn new(session: Session, listen: Option<SocketAddr>) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut listener = match listen {
+            Some(addr) => Some(TcpListener::bind(addr)?),
+            None => None,
+        };
+        if let Some(l) = listener.as_mut() {
+            poll.registry().register(l, LISTENER, Interest::READABLE)?;
+        }
+        let (tx, completions) = mpsc::channel();
+        Ok(Self {
+            poll,
+            events: Events::with_capacity(1024),
+            session,
+            listener,
+            conns: Slab::new(),
+            by_conn: HashMap::new(),
+            completions,
+            sender: CompletionSender { tx, waker },
+            epoch: std::time::Instant::now(),
+            app_events: Vec::new(),
+            deferred: VecDeque::new(),
+        })
+    }
+
+    /// The listening address, if listening.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Where workers send completions.
+    pub fn completion_sender(&self) -> CompletionSender {
+        self.sender.clone()
+    }
+
+    /// The session's clock: microseconds since this loop started.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    /// The session, for commands (`add_torrent`, `connect`, ...). Call
+    /// [`EventLoop::dispatch`] right after each command to perform what it produced.
+    pub fn session(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// Application events gathered since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.app_events)
+    }
+
+    /// Waits for IO, completions or the session's deadline (at most `max_wait`), then feeds
+    /// everything that happened to the session and performs its outputs.
+    pub fn turn(&mut self, jobs: &mut dyn JobSink, max_wait: StdDuration) -> io::Result<()> {
+        let now = self.now();
+        let wait = match self.session.poll_timeout() {
+            Some(deadline) if deadline <= now => StdDuration::ZERO,
+            Some(deadline) => (deadline - now).min(max_wait),
+            None => max_wait,
+        };
+        match self.poll.poll(&mut self.events, Some(wait)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let ready: Vec<(Token, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.token(),
+                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_writable(),
+                )
+            })
+            .collect();
+        for (token, readable, writable) in ready {
+            match token {
+                LISTENER => self.accept_all(jobs)?,
+                WAKER => {}
+                Token(t) => {
+                    let key = t - FIRST_CONN;
+                    if writable {
+                        self.on_writable(key);
+                        self.dispatch(jobs);
+                    }
+                    if readable {
+                        self.on_readable(key, jobs);
+                    }
+                }
+            }
+        }
+        while let Ok(input) = self.completions.try_recv() {
+            self.feed(input);
+            self.dispatch(jobs);
+        }
+        let now = self.now();
+        if self.session.poll_timeout().is_some_and(|d| d <= now) {
+            self.session.handle_timeout(now);
+            self.dispatch(jobs);
+        }
+        Ok(())
+    }
+
+    /// Performs every output the session has queued, feeds back the inputs that performing
+    /// them produced (failed connects, flushes, closes), and repeats until quiet.
+    pub fn dispatch(&mut self, jobs: &mut dyn JobSink) {
+        loop {
+            let outputs: Vec<Output> = std::iter::from_fn(|| self.session.poll_output()).collect();
+            for output in outputs {
+                self.perform(output, jobs);
+            }
+            self.write_pending();
+            let Some(input) = self.deferred.pop_front() else {
+                return;
+            };
+            let now = self.now();
+            self.session.handle_input(now, input);
+        }
+    }
+
+    /// Queues an input for the session; [`EventLoop::dispatch`] feeds it.
+    fn feed(&mut self, input: Input) {
+        self.deferred.push_back(input);
+    }
+
+    fn perform(&mut self, output: Output, jobs: &mut dyn JobSink) {
+        match output {
+            Output::Connect { conn, addr } => self.connect(conn, addr),
+            Output::Send { conn, head, body } => {
+                if let Some(&key) = self.by_conn.get(&conn) {
+                    let c = &mut self.conns[key];
+                    c.queue.push_back(head);
+                    if let Some(body) = body {
+                        c.queue.push_back(body);
+                    }
+                    c.flushed = false;
+                    // Written after this batch of outputs, so the session's sends coalesce.
+                }
+            }
+            Output::Close { conn } => self.drop_conn(conn),
+            Output::Disk(cmd) => jobs.disk(cmd),
+            Output::Hash(job) => jobs.hash(job),
+            Output::Event(event) => self.app_events.push(event),
+            _ => {}
+        }
+    }
+
+    fn write_pending(&mut self) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.connecting && (!c.queue.is_empty() || !c.flushed))
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            self.on_writable(key);
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId, addr: SocketAddr) {
+        let stream = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(_) => {
+                self.feed(Input::ConnectFailed { conn });
+                return;
+            }
+        };
+        self.insert(conn, stream, true);
+    }
+
+    fn insert(&mut self, conn: ConnId, mut stream: TcpStream, connecting: bool) {
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, Token(FIRST_CONN + key), interest)
+            .is_err()
+        {
+            self.feed(if connecting {
+                Input::ConnectFailed { conn }
+            } else {
+                Input::Closed { conn }
+            });
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        entry.insert(Connection {
+            conn,
+            stream,
+            connecting,
+            queue: VecDeque::new(),
+            flushed: true,
+        });
+        self.by_conn.insert(conn, key);
+    }
+
+    fn drop_conn(&mut self, conn: ConnId) {
+        if let Some(key) = self.by_conn.remove(&conn) {
+            let mut c = self.conns.remove(key);
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+    }
+
+    fn accept_all(&mut self, jobs: &mut dyn JobSink) -> io::Result<()> {
+        loop {
+            let Some(listener) = self.listener.as_ref() else {
+                return Ok(());
+            };
+            match listener.accept() {
+                Ok((stream, addr)) => {
+                    let now = self.now();
+                    match self.session.accept(now, addr) {
+                        Ok(conn) => self.insert(conn, stream, false),
+                        Err(_) => drop(stream),
+                    }
+                    self.dispatch(jobs);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Out of descriptors and the like: try again on the next readiness event.
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    fn on_readable(&mut self, key: usize, jobs: &mut dyn JobSink) {
+        loop {
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            if c.connecting {
+                return;
+            }
+            let conn = c.conn;
+            let mut buf = BytesMut::with_capacity(READ_CHUNK);
+            buf.resize(READ_CHUNK, 0);
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.close_from_network(conn);
+                    self.dispatch(jobs);
+                    return;
+                }
+                Ok(n) => {
+                    buf.truncate(n);
+                    self.feed(Input::Received { conn, data: buf });
+                    self.dispatch(jobs);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close_from_network(conn);
+                    self.dispatch(jobs);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_writable(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let conn = c.conn;
+        if c.connecting {
+            // mio: on writable, a pending error means failure; no peer address yet (and no
+            // error) means a spurious wake-up while still connecting.
+            let failed = !matches!(c.stream.take_error(), Ok(None));
+            if failed {
+                self.drop_conn(conn);
+                self.feed(Input::ConnectFailed { conn });
+                return;
+            }
+            match c.stream.peer_addr() {
+                Ok(_) => {
+                    c.connecting = false;
+                    self.feed(Input::Connected { conn });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+                Err(_) => {
+                    self.drop_conn(conn);
+                    self.feed(Input::ConnectFailed { conn });
+                }
+            }
+            return;
+        }
+        loop {
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            if c.queue.is_empty() {
+                if !c.flushed {
+                    c.flushed = true;
+                    self.feed(Input::Flushed { conn });
+                }
+                return;
+            }
+            let slices: Vec<IoSlice<'_>> =
+                c.queue.iter().take(64).map(|b| IoSlice::new(b)).collect();
+            match c.stream.write_vectored(&slices) {
+                Ok(0) => {
+                    self.close_from_network(conn);
+                    return;
+                }
+                Ok(mut n) => {
+                    while n > 0 {
+                        let front = c.queue.front_mut().expect("wrote no more than queued");
+                        if n >= front.len() {
+                            n -= front.len();
+                            c.queue.pop_front();
+                        } else {
+                            front.advance(n);
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close_from_network(conn);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn close_from_network(&mut self, conn: ConnId) {
+        self.drop_conn(conn);
+        self.feed(Input::Closed { conn });
+    }
+}
