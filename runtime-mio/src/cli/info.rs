@@ -1,10 +1,11 @@
-//! `bitshoal info`: describe a `.torrent` file (or a magnet link) as text or as one JSON object.
+//! `bitshoal info`: describe a `.torrent` file or a magnet link, as text or as one JSON object.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use bitshoal_core::id::InfoHashes;
+use bitshoal_core::magnet::Magnet;
 use bitshoal_core::metainfo::{FileEntry, Metainfo, Version};
 use clap::Args;
 use serde_json::{json, Value};
@@ -13,29 +14,40 @@ use super::CliResult;
 
 /// The keys of `--json`, shown in `bitshoal info --help`.
 const JSON_KEYS: &str = "\
-JSON output (--json) is one object with these keys, which stay stable:
-  kind            \"torrent\"
-  name            the torrent's name
-  version         \"v1\", \"v2\" or \"hybrid\"
-  info_hash_v1    40 hex digits, or null for v2-only torrents
-  info_hash_v2    64 hex digits, or null for v1-only torrents
-  content_size    bytes of all files, padding excluded
-  total_size      bytes of the piece stream, padding included (libtorrent's total_size)
-  piece_length    bytes per piece
-  piece_count     number of pieces
-  private         true for a private torrent (BEP 27)
-  files           all files in torrent order, padding included, each an object:
-                  path, size, offset, pad, executable, hidden, symlink, symlink_target
-  trackers        tracker tiers: a list of lists of URLs (BEP 12)
-  web_seeds       URLs (BEP 19 url-list)
-  http_seeds      URLs (BEP 17 httpseeds)
-  dht_nodes       objects {host, port} (BEP 5 nodes)
-  similar         info-hashes of similar torrents, hex (BEP 38)
-  collections     collection names (BEP 38)
-  comment         text or null
-  created_by      text or null
-  creation_date   seconds since 1970-01-01 UTC, or null
-  creation_date_iso  the same as YYYY-MM-DDTHH:MM:SSZ, or null";
+JSON output (--json) is one object. These keys stay stable.
+For a .torrent file:
+  kind               \"torrent\"
+  name               the torrent's name
+  version            \"v1\", \"v2\" or \"hybrid\"
+  info_hash_v1       40 hex digits, or null for v2-only torrents
+  info_hash_v2       64 hex digits, or null for v1-only torrents
+  content_size       bytes of all files, padding excluded
+  total_size         bytes of the piece stream, padding included (libtorrent's total_size)
+  piece_length       bytes per piece
+  piece_count        number of pieces
+  private            true for a private torrent (BEP 27)
+  files              all files in torrent order, padding included (--show-pad and
+                     --files-limit only change the text), each an object with keys
+                     path, size, offset, pad, executable, hidden, symlink, symlink_target
+  trackers           tracker tiers: a list of lists of URLs (BEP 12)
+  web_seeds          URLs (BEP 19 url-list)
+  http_seeds         URLs (BEP 17 httpseeds)
+  dht_nodes          objects with keys host and port (BEP 5 nodes)
+  similar            info-hashes of similar torrents, hex (BEP 38)
+  collections        collection names (BEP 38)
+  comment            text or null
+  created_by         text or null
+  creation_date      seconds since 1970-01-01 UTC, or null
+  creation_date_iso  the same as YYYY-MM-DDTHH:MM:SSZ, or null
+For a magnet link:
+  kind               \"magnet\"
+  name               the display name (dn), or null
+  version, info_hash_v1, info_hash_v2   as above (from xt)
+  exact_length       bytes (xl), or null
+  trackers           tiers as above, one tracker (tr) per tier, as libtorrent reads them
+  web_seeds          URLs (ws)
+  peers              host:port strings (x.pe)
+  select_only        file index ranges [first, last] (so, BEP 53), or null";
 
 /// Arguments of `bitshoal info`.
 #[derive(Debug, Args)]
@@ -56,17 +68,150 @@ pub(crate) struct InfoArgs {
 
 /// Runs `bitshoal info`.
 pub(crate) fn run(args: InfoArgs) -> CliResult {
+    if is_magnet(&args.torrent) {
+        let magnet =
+            Magnet::parse(&args.torrent).map_err(|e| format!("{}: {e}", shown(&args.torrent)))?;
+        if args.json {
+            print_json(&magnet_json(&magnet));
+        } else {
+            print!("{}", magnet_text(&magnet));
+        }
+        return Ok(());
+    }
     let path = PathBuf::from(&args.torrent);
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let meta = Metainfo::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", shown(&path.to_string_lossy()));
+    let bytes = std::fs::read(&path).map_err(|e| fail(&e))?;
+    let meta = Metainfo::from_bytes(&bytes).map_err(|e| fail(&e))?;
     if args.json {
-        let text =
-            serde_json::to_string_pretty(&torrent_json(&meta)).expect("a JSON value serialises");
-        println!("{text}");
+        print_json(&torrent_json(&meta));
     } else {
         print!("{}", torrent_text(&meta, args.show_pad, args.files_limit));
     }
     Ok(())
+}
+
+/// Whether the argument is a magnet link rather than a file name (as [`Magnet::parse`] reads
+/// it: surrounding whitespace trimmed, the scheme in any case).
+fn is_magnet(arg: &str) -> bool {
+    arg.trim_start()
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("magnet:"))
+}
+
+/// A file name or link for an error line: control characters escaped, long links shortened.
+fn shown(arg: &str) -> String {
+    const MAX_CHARS: usize = 100;
+    let mut text = clean(arg).into_owned();
+    if let Some((cut, _)) = text.char_indices().nth(MAX_CHARS) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+fn print_json(value: &Value) {
+    let text = serde_json::to_string_pretty(value).expect("a JSON value serialises");
+    println!("{text}");
+}
+
+/// A magnet link as one JSON object (keys documented in [`JSON_KEYS`]).
+fn magnet_json(magnet: &Magnet) -> Value {
+    let hashes = magnet.info_hashes();
+    let (v1, v2) = hashes_hex(&hashes);
+    let tiers: Vec<Vec<&String>> = magnet.trackers().iter().map(|t| vec![t]).collect();
+    let peers: Vec<String> = magnet.peers().iter().map(ToString::to_string).collect();
+    let select_only = magnet.select_only().map(|so| {
+        so.ranges()
+            .iter()
+            .map(|r| json!([r.start(), r.end()]))
+            .collect::<Vec<_>>()
+    });
+    json!({
+        "kind": "magnet",
+        "name": magnet.display_name(),
+        "version": version_name(version_of(&hashes)),
+        "info_hash_v1": v1,
+        "info_hash_v2": v2,
+        "exact_length": magnet.exact_length(),
+        "trackers": tiers,
+        "web_seeds": magnet.web_seeds(),
+        "peers": peers,
+        "select_only": select_only,
+    })
+}
+
+/// A magnet link as text for a terminal.
+fn magnet_text(magnet: &Magnet) -> String {
+    let mut out = String::new();
+    let hashes = magnet.info_hashes();
+    line(
+        &mut out,
+        "name",
+        &magnet.display_name().map_or(Cow::Borrowed("(none)"), clean),
+    );
+    line(&mut out, "version", version_text(version_of(&hashes)));
+    hashes_text(&mut out, &hashes);
+    if let Some(len) = magnet.exact_length() {
+        line(&mut out, "size", &size_text(len));
+    }
+    if magnet.trackers().is_empty() {
+        line(&mut out, "trackers", "none");
+    } else {
+        out.push_str("trackers:\n");
+        for (i, url) in magnet.trackers().iter().enumerate() {
+            let _ = writeln!(out, "  tier {}: {}", i + 1, clean(url));
+        }
+    }
+    list(
+        &mut out,
+        "web seeds",
+        magnet.web_seeds().iter().map(|u| clean(u)),
+    );
+    list(
+        &mut out,
+        "peers",
+        magnet
+            .peers()
+            .iter()
+            .map(|p| Cow::Owned(clean(&p.to_string()).into_owned())),
+    );
+    if let Some(so) = magnet.select_only() {
+        line(&mut out, "select only", &format!("files {so} (BEP 53)"));
+    }
+    line(
+        &mut out,
+        "files",
+        "not known until the metadata is fetched (BEP 9)",
+    );
+    out
+}
+
+/// The version a set of info-hashes implies.
+fn version_of(hashes: &InfoHashes) -> Version {
+    match hashes {
+        InfoHashes::V1(_) => Version::V1,
+        InfoHashes::V2(_) => Version::V2,
+        InfoHashes::Hybrid(..) => Version::Hybrid,
+    }
+}
+
+/// The version as text, with the BEPs that define it.
+fn version_text(version: Version) -> &'static str {
+    match version {
+        Version::V1 => "v1 (BEP 3)",
+        Version::V2 => "v2 (BEP 52)",
+        Version::Hybrid => "hybrid (v1 + v2)",
+    }
+}
+
+/// The `info-hash v1` and `info-hash v2` lines, for the hashes present.
+fn hashes_text(out: &mut String, hashes: &InfoHashes) {
+    if let Some(h) = hashes.v1() {
+        line(out, "info-hash v1", &h.to_string());
+    }
+    if let Some(h) = hashes.v2() {
+        line(out, "info-hash v2", &h.to_string());
+    }
 }
 
 /// `"v1"`, `"v2"` or `"hybrid"`.
@@ -150,21 +295,8 @@ fn torrent_text(meta: &Metainfo, show_pad: bool, files_limit: Option<usize>) -> 
     let info = meta.info();
     let mut out = String::new();
     line(&mut out, "name", &clean(info.name()));
-    line(
-        &mut out,
-        "version",
-        match info.version() {
-            Version::V1 => "v1 (BEP 3)",
-            Version::V2 => "v2 (BEP 52)",
-            Version::Hybrid => "hybrid (v1 + v2)",
-        },
-    );
-    if let Some(h) = info.hashes().v1() {
-        line(&mut out, "info-hash v1", &h.to_string());
-    }
-    if let Some(h) = info.hashes().v2() {
-        line(&mut out, "info-hash v2", &h.to_string());
-    }
+    line(&mut out, "version", version_text(info.version()));
+    hashes_text(&mut out, &info.hashes());
     line(&mut out, "size", &size_text(info.content_length()));
     let pads: Vec<&FileEntry> = info.files().iter().filter(|f| f.is_pad()).collect();
     if !pads.is_empty() {
