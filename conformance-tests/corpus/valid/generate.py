@@ -188,7 +188,7 @@ def main():
             sys.exit("%s: %s failed: %s" % (name, e.cmd[0], e.stderr.decode(errors="replace")))
         finally:
             shutil.rmtree(base)
-        with open(os.path.join(HERE, name + ".expected"), "w") as f:
+        with open(os.path.join(HERE, name + ".expected"), "w", encoding="utf-8") as f:
             f.write(header())
             f.write(view(out))
         ih = lt.torrent_info(out).info_hashes()

@@ -66,6 +66,6 @@ def header():
 
 
 if __name__ == "__main__":
+    # UTF-8 whatever the locale, as the sidecars are.
     for p in sys.argv[1:]:
-        sys.stdout.write(view(p))
-        sys.stdout.write("end\n")
+        sys.stdout.buffer.write((view(p) + "end\n").encode("utf-8"))
