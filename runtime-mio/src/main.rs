@@ -19,12 +19,15 @@ struct Cli {
 enum Command {
     /// Make a .torrent file (v1, v2 or hybrid) from a file or a directory.
     Create(cli::create::CreateArgs),
+    /// Describe a .torrent file or a magnet link: hashes, size, pieces, files, trackers.
+    Info(cli::info::InfoArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Create(args) => cli::create::run(args),
+        Command::Info(args) => cli::info::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -76,6 +76,10 @@ impl FileEntry {
     }
 
     /// For a symlink, its target relative to the download folder (always inside it).
+    ///
+    /// BEP 47's `symlink path` is relative to the torrent's root directory; as libtorrent does,
+    /// a target that names nothing in the torrent there but does relative to the link's own
+    /// directory (what libtorrent's creator writes) is read that way.
     pub fn symlink_target(&self) -> Option<&SafePath> {
         self.symlink_target.as_ref()
     }
@@ -189,7 +193,12 @@ impl Info {
             None
         };
 
-        let (files, v1_pieces) = match (v1_part, v2_files) {
+        let multi_file = match (&v1_part, &v2_files) {
+            (Some(part), _) => part.multi_file,
+            (None, Some((_, prefix))) => prefix.is_some(),
+            (None, None) => false,
+        };
+        let (mut files, v1_pieces) = match (v1_part, v2_files) {
             (Some(part), None) => (part.files, Some(buf.slice_ref(part.pieces))),
             (None, Some((files, prefix))) => {
                 (v2::align(files, piece_length, prefix, limits)?, None)
@@ -202,6 +211,7 @@ impl Info {
             (None, None) => return Err(MetainfoError::MissingKey { key: "info.pieces" }),
         };
         check_collisions(&files)?;
+        resolve_symlinks(&mut files, multi_file.then_some(&name), limits);
         let layout = Layout::new(&files, piece_length);
 
         let raw = buf.slice_ref(raw_slice);
@@ -339,6 +349,67 @@ fn check_collisions(files: &[FileEntry]) -> Result<(), MetainfoError> {
         Some(Collision::FileIsDirectory { path, inside }) => {
             Err(MetainfoError::FileIsDirectory { path, inside })
         }
+    }
+}
+
+/// Where each symlink points, read as libtorrent 2.0 reads `symlink path` (BEP 47).
+///
+/// BEP 47 says the target is relative to the torrent's root directory, and that is how it was
+/// parsed; but libtorrent's creator writes the link's own target, relative to the link's
+/// directory, and libtorrent's reader accepts both: the root-relative file or directory if the
+/// torrent has one, otherwise the one relative to the link's directory. So a link `root/lib/link`
+/// with `symlink path` `["data.bin"]` points to `root/lib/data.bin` when there is no
+/// `root/data.bin`. Targets found in neither place stay root-relative (dangling, but inside the
+/// download folder; libtorrent points those at the link itself). `root` is the `name` directory
+/// of a multi-file torrent.
+fn resolve_symlinks(files: &mut [FileEntry], root: Option<&SafePath>, limits: &Limits) {
+    if !files.iter().any(|f| f.symlink_target.is_some()) {
+        return;
+    }
+    // Every file and directory of the torrent, as slices of the file paths.
+    let mut known = std::collections::HashSet::new();
+    for f in files.iter().filter(|f| !f.is_pad()) {
+        let path = f.path.as_str();
+        known.insert(path);
+        for (i, _) in path.match_indices('/') {
+            known.insert(&path[..i]);
+        }
+    }
+    let mut moved = Vec::new();
+    for (index, f) in files.iter().enumerate() {
+        let Some(target) = &f.symlink_target else {
+            continue;
+        };
+        if known.contains(target.as_str()) {
+            continue;
+        }
+        let relative = match root {
+            Some(root) => target
+                .as_str()
+                .strip_prefix(root.as_str())
+                .and_then(|t| t.strip_prefix('/')),
+            None => Some(target.as_str()),
+        };
+        let link_dir = f.path.as_str().rsplit_once('/').map(|(dir, _)| dir);
+        let (Some(relative), Some(link_dir)) = (relative, link_dir) else {
+            continue;
+        };
+        let candidate = format!("{link_dir}/{relative}");
+        if !known.contains(candidate.as_str()) {
+            continue;
+        }
+        // Both halves are made of checked components; only the depth can be new.
+        if let Ok(path) = SafePath::from_components(
+            candidate.split('/').map(str::as_bytes),
+            limits.max_component_len,
+        ) {
+            if path.depth() <= limits.max_path_depth {
+                moved.push((index, path));
+            }
+        }
+    }
+    for (index, path) in moved {
+        files[index].symlink_target = Some(path);
     }
 }
 

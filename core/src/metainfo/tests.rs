@@ -314,6 +314,48 @@ fn v1_multi_file_paths_and_offsets() {
     assert_eq!(meta.info().layout().piece_count(), 3);
 }
 
+/// BEP 47 `symlink path` is root-relative, but libtorrent 2.0 writes the link's own (link-relative)
+/// target and reads both: root-relative first, then relative to the link's directory. The expected
+/// targets are what libtorrent 2.0.8's `file_storage::symlink()` reports for the same torrents,
+/// except for a target found nowhere, which libtorrent points at the link itself.
+#[test]
+fn symlink_targets_resolve_as_libtorrent_does() {
+    for (symlink_path, want) in [
+        (&["data.bin"][..], "root/lib/data.bin"),
+        (&["lib", "data.bin"], "root/lib/data.bin"),
+        (&["x.bin"], "root/x.bin"),
+        (&["sub", "y.bin"], "root/lib/sub/y.bin"),
+        (&["sub"], "root/lib/sub"),
+        (&["lib"], "root/lib"),
+        (&["nothere"], "root/nothere"),
+    ] {
+        let mut info = v1_multi(
+            &[
+                (&["lib", "x.bin"], 100, ""),
+                (&["x.bin"], 100, ""),
+                (&["lib", "sub", "y.bin"], 100, ""),
+                (&["lib", "data.bin"], 100, ""),
+                (&["lib", "link"], 0, "l"),
+            ],
+            16384,
+        );
+        let B::L(files) = info.get_mut("files") else {
+            panic!("files is a list")
+        };
+        files
+            .last_mut()
+            .expect("the link")
+            .set("symlink path", path(symlink_path));
+        let meta = parse(&torrent(info)).expect("valid");
+        let link = &meta.info().files()[4];
+        assert_eq!(
+            link.symlink_target().map(SafePath::as_str),
+            Some(want),
+            "{symlink_path:?}"
+        );
+    }
+}
+
 #[test]
 fn utf8_variants_are_preferred() {
     let mut info = v1_multi(&[(&["\u{fffd}bad"], 5, "")], 16);
