@@ -1,1 +1,6 @@
 //! The deterministic simulator, golden vectors, hostile-input corpora and interop tests of bitshoal.
+//!
+//! - [`sim`]: the deterministic simulator (virtual clock, simulated network, in-memory disks,
+//!   fake peers), usable by embedders as a dev-dependency.
+
+pub mod sim;
