@@ -3,7 +3,7 @@
 mod common;
 
 use bitshoal_conformance::sim::{
-    FakeConfig, LinkProfile, NodeConfig, Sim, SwarmBuilder, TestTorrent, TorrentSpec,
+    FakeConfig, LinkProfile, NodeConfig, Sim, SimErrorKind, SwarmBuilder, TestTorrent, TorrentSpec,
 };
 use bitshoal_core::id::PeerId;
 use bitshoal_core::session::Event;
@@ -299,4 +299,90 @@ fn a_node_downloads_from_a_fake_seed_that_answers_its_requests() {
         f.sim.fake(seed).messages().last(),
         Some(&Message::NotInterested)
     );
+}
+
+#[test]
+fn pipes_follow_bandwidth_and_latency() {
+    let mut sim = Sim::new(30);
+    let sender = sim.add_fake(FakeConfig {
+        link: LinkProfile {
+            upload: Some(100_000),
+            download: None,
+            latency: Duration::from_millis(10),
+        },
+        ..FakeConfig::new(PeerId([1; 20]))
+    });
+    let receiver = sim.add_fake(FakeConfig {
+        link: LinkProfile {
+            upload: None,
+            download: None,
+            latency: Duration::from_millis(5),
+        },
+        ..FakeConfig::new(PeerId([2; 20])).listening()
+    });
+    let addr = sim.fake(receiver).addr();
+    sim.fake_connect(sender, addr);
+    let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(16384, 16384));
+    let hs = sim
+        .fake(sender)
+        .handshake_for(&torrent.info.hashes(), FAST_EXT);
+    sim.fake_send_handshake(sender, &hs);
+    let block = bytes::Bytes::from(vec![7u8; 50_000]);
+    sim.fake_send(
+        sender,
+        &[Message::Piece {
+            index: 0,
+            begin: 0,
+            data: block.clone(),
+        }],
+    );
+    sim.run_for(Duration::from_secs(2)).unwrap();
+    let got = sim.fake(receiver).received();
+    assert_eq!(got.len(), 1);
+    // 68 + 50,013 bytes at 100 kB/s leave the uplink at 500.81 ms; 15 ms of path latency.
+    assert_eq!(got[0].0.as_micros(), 680 + 500_130 + 15_000);
+    assert_eq!(
+        got[0].1,
+        Message::Piece {
+            index: 0,
+            begin: 0,
+            data: block
+        }
+    );
+    // A close follows the data, one path latency after it was sent.
+    sim.fake_close(sender);
+    let closing = sim.now();
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    assert_eq!(
+        sim.fake(receiver).closed_at(),
+        Some(closing + Duration::from_millis(15))
+    );
+}
+
+#[test]
+fn a_failing_invariant_stops_the_run_and_names_the_seed() {
+    let mut swarm = SwarmBuilder::new(TorrentSpec::single(100_000, 16384))
+        .leechers(1)
+        .build(77);
+    let leech = swarm.leechers().next().unwrap();
+    swarm
+        .sim
+        .add_invariant("no piece is ever verified", move |s| {
+            match s
+                .node(leech.node)
+                .events()
+                .iter()
+                .any(|(_, e)| matches!(e, Event::PieceVerified { .. }))
+            {
+                true => Err("a piece was verified".into()),
+                false => Ok(()),
+            }
+        });
+    let err = swarm
+        .run_until_finished(Duration::from_secs(60))
+        .expect_err("the invariant fails once a piece arrives");
+    assert_eq!(err.seed, 77);
+    assert!(matches!(err.kind, SimErrorKind::Invariant(_)), "{err}");
+    assert!(err.to_string().contains("Sim::new(77)"), "{err}");
+    assert!(!swarm.all_finished());
 }

@@ -204,3 +204,62 @@ impl MemDisk {
         (self.writes, self.reads)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{TestTorrent, TorrentSpec};
+    use bitshoal_core::rng::Rng;
+
+    #[test]
+    fn pads_are_never_written_and_read_as_zeros() {
+        let spec = TorrentSpec {
+            files: vec![10_000, 5_000],
+            piece_length: 16384,
+            pad_files: true,
+        };
+        let t = TestTorrent::build(&mut Rng::from_seed(1), &spec);
+        let info = t.info.clone();
+        assert!(info.files()[1].is_pad());
+        let torrent = {
+            // A TorrentId can only come from a session: open the torrent in one.
+            let mut s = bitshoal_core::session::Session::new(Default::default());
+            let now = bitshoal_core::time::Instant::ZERO;
+            let id = s
+                .add_torrent(now, bitshoal_core::session::AddTorrent::new(info.clone()))
+                .unwrap();
+            while s.poll_output().is_some() {}
+            id
+        };
+        let mut disk = MemDisk::new();
+        assert!(disk
+            .execute(DiskCmd::Open {
+                torrent,
+                info: info.clone()
+            })
+            .is_none());
+        let layout = info.layout();
+        let piece = layout.piece(0).unwrap();
+        let spans: Vec<FileSpan> = layout.piece_spans(piece).collect();
+        assert!(spans.iter().any(|s| s.pad), "piece 0 ends in padding");
+        // Write the whole piece, pad bytes included (as nonzero garbage).
+        let data: Vec<u8> = (0..16384).map(|i| (i % 251) as u8 + 1).collect();
+        assert!(disk.write(torrent, &spans, &data).is_ok());
+        assert_eq!(
+            disk.file(torrent, 1),
+            None,
+            "the pad file was never written"
+        );
+        let read = disk.read(torrent, &spans, 16384).unwrap();
+        assert_eq!(read[..10_000], data[..10_000]);
+        assert!(read[10_000..].iter().all(|&b| b == 0), "pads read as zeros");
+        // A span past a file's end is an error, not a silent grow.
+        let bad = [FileSpan {
+            file: 0,
+            offset: 9_000,
+            length: 2_000,
+            pad: false,
+        }];
+        assert!(disk.write(torrent, &bad, &[0; 2_000]).is_err());
+    }
+}
