@@ -3,4 +3,6 @@
 //! - [`sim`]: the deterministic simulator (virtual clock, simulated network, in-memory disks,
 //!   fake peers), usable by embedders as a dev-dependency.
 
+#![warn(missing_docs)]
+
 pub mod sim;
