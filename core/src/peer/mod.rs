@@ -174,6 +174,10 @@ pub(crate) struct PeerConn {
     /// Requests we withdrew (cancel, snub, choke without BEP 6) whose blocks may still arrive.
     withdrawn: VecDeque<BlockRequest>,
 
+    /// Requests from the peer refused in a row (choked, not ours, or queue full) since the
+    /// last one we queued or our last unchoke: far more than our queue means a flood.
+    refused_requests: u32,
+
     snubbed: bool,
     download: Rate,
     upload: Rate,
@@ -224,6 +228,7 @@ impl PeerConn {
             inbound: VecDeque::new(),
             reading: Vec::new(),
             withdrawn: VecDeque::new(),
+            refused_requests: 0,
             snubbed: false,
             download: Rate::default(),
             upload: Rate::default(),
@@ -465,6 +470,7 @@ impl PeerConn {
         }
         self.am_choking = choking;
         if !choking {
+            self.refused_requests = 0;
             self.queue(&Message::Unchoke);
             return;
         }
@@ -853,21 +859,25 @@ impl PeerConn {
         }
         let allowed = !self.am_choking || self.allowed_fast_out.contains(&r.index);
         let max = self.config.max_inbound_requests as usize;
-        if !allowed || !we_have.get(r.index) || self.inbound.len() >= max {
+        // A duplicate of a queued request is answered once, by the block already coming.
+        let duplicate = self.inbound.contains(&r);
+        if duplicate || !allowed || !we_have.get(r.index) || self.inbound.len() >= max {
             // BEP 6: reject what we will not serve. A peer that keeps requesting far past our
-            // advertised queue after that is flooding us.
-            if self.inbound.len() >= 2 * max {
+            // advertised queue is flooding us: up to `max` refused requests in a row can be
+            // ones that crossed our choke on the wire, more cannot. (The queue itself never
+            // holds more than `max`, so it cannot tell a flood on its own.)
+            self.refused_requests = self.refused_requests.saturating_add(1);
+            if self.refused_requests > self.config.max_inbound_requests {
                 return Err(DisconnectReason::Violation(Violation::RequestFlood));
             }
-            if self.fast() {
+            if self.fast() && !duplicate {
                 self.queue(&Message::RejectRequest(r));
             }
             return Ok(());
         }
-        if !self.inbound.contains(&r) {
-            self.inbound.push_back(r);
-            self.events.push_back(PeerEvent::WantsBlock(r));
-        }
+        self.refused_requests = 0;
+        self.inbound.push_back(r);
+        self.events.push_back(PeerEvent::WantsBlock(r));
         Ok(())
     }
 

@@ -340,3 +340,52 @@ fn handshake_timeout_closes_silent_connections() {
         Output::Event(Event::PeerDisconnected { conn: c, reason: DisconnectReason::HandshakeTimeout, .. }) if *c == conn
     ));
 }
+
+/// Regression: the flood check compared the request queue (never above `max`) with `2 * max`,
+/// so a peer requesting without end while choked was never cut off.
+#[test]
+fn a_request_flood_while_choked_is_cut_off() {
+    let data = payload(4 * 16384);
+    let info = info_for(&data, 16384);
+    let mut s = Session::new(Config::default());
+    s.add_torrent(
+        Instant::ZERO,
+        AddTorrent::new(info.clone()).with_have(Bitfield::full(4)),
+    )
+    .unwrap();
+    let _ = std::iter::from_fn(|| s.poll_output()).count();
+    let conn = s.accept(Instant::ZERO, Pair::addr(0)).unwrap();
+    let mut bytes = BytesMut::new();
+    Handshake::new(Reserved::NONE, &info.hashes(), PeerId([1; 20])).encode(&mut bytes);
+    s.handle_input(Instant::ZERO, Input::Received { conn, data: bytes });
+    let _ = std::iter::from_fn(|| s.poll_output()).count();
+    let max = PeerConfig::DEFAULT.max_inbound_requests;
+    let request = BlockRequest {
+        index: 0,
+        begin: 0,
+        length: 16384,
+    };
+    let mut flood = BytesMut::new();
+    for _ in 0..max {
+        let _ = crate::wire::Message::Request(request).encode(&mut flood);
+    }
+    s.handle_input(Instant::ZERO, Input::Received { conn, data: flood });
+    let outputs: Vec<Output> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert!(
+        !outputs
+            .iter()
+            .any(|o| matches!(o, Output::Event(Event::PeerDisconnected { .. }))),
+        "requests that may have crossed a choke are tolerated"
+    );
+    let mut more = BytesMut::new();
+    let _ = crate::wire::Message::Request(request).encode(&mut more);
+    s.handle_input(Instant::ZERO, Input::Received { conn, data: more });
+    let outputs: Vec<Output> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert!(outputs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::PeerDisconnected {
+            reason: DisconnectReason::Violation(crate::peer::Violation::RequestFlood),
+            ..
+        })
+    )));
+}

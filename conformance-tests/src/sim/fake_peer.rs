@@ -1,0 +1,214 @@
+//! A scripted peer that speaks raw wire bytes, for hostile-input and protocol tests.
+
+use std::net::SocketAddr;
+
+use bitshoal_core::id::{InfoHashes, PeerId};
+use bitshoal_core::time::Instant;
+use bitshoal_core::wire::{
+    BlockRequest, Decoded, Framer, Handshake, Message, Reserved, WireError, WireLimits,
+};
+use bytes::{Bytes, BytesMut};
+
+/// What a [`FakePeer`] is set up with; see [`Sim::add_fake`](super::Sim::add_fake).
+#[derive(Clone, Debug)]
+pub struct FakeConfig {
+    /// The peer id it presents in [`FakePeer::handshake_for`].
+    pub peer_id: PeerId,
+    /// Whether nodes may connect to it (its address is then a listening address).
+    pub listen: bool,
+    /// Its access link.
+    pub link: super::LinkProfile,
+    /// A fixed address instead of the next free one (loopback only).
+    pub addr: Option<SocketAddr>,
+}
+
+impl FakeConfig {
+    /// A fake peer with this peer id that does not listen, on a LAN link.
+    pub fn new(peer_id: PeerId) -> Self {
+        Self {
+            peer_id,
+            listen: false,
+            link: super::LinkProfile::LAN,
+            addr: None,
+        }
+    }
+
+    /// The same, listening for connections from nodes.
+    #[must_use]
+    pub fn listening(mut self) -> Self {
+        self.listen = true;
+        self
+    }
+}
+
+/// Blocks a fake peer answers requests with, from a torrent's content.
+#[derive(Clone, Debug)]
+pub(crate) struct Serve {
+    pub(crate) content: Bytes,
+    pub(crate) piece_length: u32,
+}
+
+/// A peer under the test's control: it sends whatever bytes the test gives it (see
+/// [`Sim::fake_send`](super::Sim::fake_send) and friends) and records what it receives, decoded
+/// with the wire codec.
+///
+/// It decodes the first 68 bytes it receives as a handshake, then length-prefixed messages. A
+/// decoding error stops decoding (see [`FakePeer::decode_error`]); the raw byte count goes on.
+#[derive(Debug)]
+pub struct FakePeer {
+    pub(crate) config: FakeConfig,
+    pub(crate) addr: SocketAddr,
+    /// Its one pipe and its side of it, once connected (or accepted).
+    pub(crate) pipe: Option<(usize, usize)>,
+    pub(crate) closed_at: Option<Instant>,
+    recv: BytesMut,
+    handshake: Option<(Instant, Handshake)>,
+    framer: Framer,
+    received: Vec<(Instant, Message)>,
+    decode_error: Option<WireError>,
+    bytes_received: u64,
+    pub(crate) serve: Option<Serve>,
+}
+
+impl FakePeer {
+    pub(crate) fn new(config: FakeConfig, addr: SocketAddr) -> Self {
+        Self {
+            config,
+            addr,
+            pipe: None,
+            closed_at: None,
+            recv: BytesMut::new(),
+            handshake: None,
+            framer: Framer::new(WireLimits {
+                max_block: 1 << 20,
+                ..WireLimits::DEFAULT
+            }),
+            received: Vec::new(),
+            decode_error: None,
+            bytes_received: 0,
+            serve: None,
+        }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.config.peer_id
+    }
+
+    /// A handshake for a torrent with this fake's peer id and the given reserved bits.
+    pub fn handshake_for(&self, hashes: &InfoHashes, reserved: Reserved) -> Handshake {
+        Handshake::new(reserved, hashes, self.config.peer_id)
+    }
+
+    /// Whether it has a connection (connected, or accepted from a node) that it did not close.
+    pub fn is_connected(&self) -> bool {
+        self.pipe.is_some()
+    }
+
+    /// When the other side closed the connection (or refused it), if it did.
+    pub fn closed_at(&self) -> Option<Instant> {
+        self.closed_at
+    }
+
+    /// The handshake received, and when.
+    pub fn handshake(&self) -> Option<&Handshake> {
+        self.handshake.as_ref().map(|(_, h)| h)
+    }
+
+    /// Every message received after the handshake, with its arrival time, in order.
+    pub fn received(&self) -> &[(Instant, Message)] {
+        &self.received
+    }
+
+    /// The messages received, without times.
+    pub fn messages(&self) -> impl Iterator<Item = &Message> + '_ {
+        self.received.iter().map(|(_, m)| m)
+    }
+
+    /// The requests received, in order.
+    pub fn requests(&self) -> Vec<BlockRequest> {
+        self.messages()
+            .filter_map(|m| match m {
+                Message::Request(r) => Some(*r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Forgets the messages received so far (the handshake is kept).
+    pub fn clear_received(&mut self) {
+        self.received.clear();
+    }
+
+    /// The codec error that stopped decoding, if the node sent bytes it refuses.
+    pub fn decode_error(&self) -> Option<&WireError> {
+        self.decode_error.as_ref()
+    }
+
+    /// Raw bytes received, handshake included.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received
+    }
+
+    /// Answers every request from now on with the block cut from `content` (a torrent's bytes
+    /// in layout order, pieces of `piece_length`), as a seed would.
+    pub fn serve(&mut self, content: Bytes, piece_length: u32) {
+        self.serve = Some(Serve {
+            content,
+            piece_length,
+        });
+    }
+
+    /// Takes delivered bytes; returns the replies to send (when serving).
+    pub(crate) fn on_bytes(&mut self, now: Instant, data: &[u8]) -> Vec<Message> {
+        self.bytes_received += data.len() as u64;
+        if self.decode_error.is_some() {
+            return Vec::new();
+        }
+        self.recv.extend_from_slice(data);
+        if self.handshake.is_none() {
+            match Handshake::decode(&self.recv) {
+                Ok(Decoded::Need(_)) => return Vec::new(),
+                Ok(Decoded::Ready(h, consumed)) => {
+                    let _ = self.recv.split_to(consumed);
+                    self.handshake = Some((now, h));
+                }
+                Err(e) => {
+                    self.decode_error = Some(e);
+                    return Vec::new();
+                }
+            }
+        }
+        let mut replies = Vec::new();
+        loop {
+            match self.framer.next(&mut self.recv) {
+                Ok(Some(message)) => {
+                    if let (Message::Request(r), Some(serve)) = (&message, &self.serve) {
+                        let start =
+                            u64::from(r.index) * u64::from(serve.piece_length) + u64::from(r.begin);
+                        let end = start + u64::from(r.length);
+                        if end <= serve.content.len() as u64 {
+                            replies.push(Message::Piece {
+                                index: r.index,
+                                begin: r.begin,
+                                data: serve.content.slice(start as usize..end as usize),
+                            });
+                        }
+                    }
+                    self.received.push((now, message));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.decode_error = Some(e);
+                    break;
+                }
+            }
+        }
+        replies
+    }
+}
