@@ -1,10 +1,10 @@
 //! The deterministic simulator, golden vectors, hostile-input corpora and interop tests of bitshoal.
-
-pub mod fuzz_checks;
 //!
 //! - [`sim`]: the deterministic simulator (virtual clock, simulated network, in-memory disks,
 //!   fake peers), usable by embedders as a dev-dependency.
+//! - [`fuzz_checks`]: the checks the fuzz targets run, shared with the stable replay test.
 
 #![warn(missing_docs)]
 
+pub mod fuzz_checks;
 pub mod sim;
