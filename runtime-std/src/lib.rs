@@ -4,3 +4,6 @@ pub mod hash;
 pub mod resolve;
 pub mod storage;
 pub mod workers;
+
+#[cfg(test)]
+mod testutil;
