@@ -20,6 +20,7 @@
 //! completions, then joins the threads.
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
@@ -107,7 +108,11 @@ impl Workers {
                         // The lock is held only while waiting for a task, not while running it.
                         let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         match next {
-                            Ok(task) => task(),
+                            // A panicking task is a bug (its completion is lost, the panic
+                            // hook reports it); the worker lives on for the other tasks.
+                            Ok(task) => {
+                                let _ = panic::catch_unwind(AssertUnwindSafe(task));
+                            }
                             Err(_) => break, // the pool was dropped and the queue is empty
                         }
                     })
@@ -123,7 +128,7 @@ impl Workers {
     /// Queues `task` for the next free thread.
     pub(crate) fn spawn(&self, task: impl FnOnce() + Send + 'static) {
         if let Some(queue) = &self.queue {
-            // Fails only if every worker has died (a task panicked); the task is then dropped.
+            // Workers outlive the sender, so the queue is open while `self` lives.
             let _ = queue.send(Box::new(task));
         }
     }

@@ -192,3 +192,19 @@ fn thread_counts_default_sensibly() {
     let disk = DiskPool::new(Storage::new(StorageConfig::default()), 0, sink);
     assert_eq!(disk.threads(), DEFAULT_DISK_THREADS);
 }
+
+#[test]
+fn a_panicking_task_does_not_stop_its_worker() {
+    let (sink, rx) = Sink::channel(|| {});
+    let workers = Workers::new("test", 1);
+    workers.spawn(|| panic!("a bug in one task (expected in this test)"));
+    let s = sink.clone();
+    workers.spawn(move || {
+        s.deliver(Completion::Input(Input::Hashed {
+            req: RequestId::from_raw(1),
+            digest: Digest::Sha1([0; 20]),
+        }))
+    });
+    drop((workers, sink));
+    assert_eq!(drain(&rx).len(), 1);
+}
