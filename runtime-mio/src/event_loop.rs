@@ -55,6 +55,11 @@ pub struct CompletionSender {
 }
 
 impl CompletionSender {
+    /// Wakes the loop without a completion (for side channels that carry their own).
+    pub fn wake(&self) {
+        let _ = self.waker.wake();
+    }
+
     /// Hands a completion to the loop. Returns `false` once the loop has gone away.
     pub fn send(&self, input: Input) -> bool {
         if self.tx.send(input).is_err() {

@@ -17,6 +17,8 @@ struct Cli {
 /// The subcommands; each lives in its own module under `cli/`.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a loopback swarm (one seed, several downloaders) and verify every byte.
+    Demo(cli::demo::DemoArgs),
     /// Make a .torrent file (v1, v2 or hybrid) from a file or a directory.
     Create(cli::create::CreateArgs),
     /// Describe a .torrent file or a magnet link: hashes, size, pieces, files, trackers.
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Create(args) => cli::create::run(args),
+        Command::Demo(args) => cli::demo::run(args),
         Command::Info(args) => cli::info::run(args),
     };
     match result {

@@ -1,6 +1,7 @@
 //! The subcommands of the `bitshoal` binary, one module each.
 
 pub(crate) mod create;
+pub(crate) mod demo;
 pub(crate) mod info;
 
 /// What a subcommand returns: its error becomes one line on stderr and a non-zero exit code.

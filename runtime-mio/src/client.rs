@@ -1,0 +1,186 @@
+//! A whole client: the event loop, the storage and hashing workers, and the glue between them.
+//!
+//! [`Client`] is what the `bitshoal` binary runs: it owns an [`EventLoop`] (and so the session),
+//! a [`DiskPool`] executing the session's disk commands against real files, and a [`HashPool`].
+//! Worker completions come back through the loop's channel and wake it; storage's own
+//! completions (a torrent's files synced) come back through a side channel as
+//! [`ClientEvent::Synced`].
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use bitshoal_core::bitfield::Bitfield;
+use bitshoal_core::id::{ConnId, TorrentId};
+use bitshoal_core::metainfo::Info;
+use bitshoal_core::session::{
+    AddError, AddTorrent, Config, ConnectError, DiskCmd, Event, HashJob, Session, StorageError,
+    TorrentStatus,
+};
+use bitshoal_std::storage::{Storage, StorageConfig};
+use bitshoal_std::workers::{Completion, DiskPool, HashPool, Sink};
+
+use crate::event_loop::{EventLoop, JobSink};
+
+/// How to build a [`Client`].
+#[derive(Clone, Debug, Default)]
+pub struct ClientConfig {
+    /// The session's configuration.
+    pub session: Config,
+    /// Where to accept peers; `None` for no listener.
+    pub listen: Option<SocketAddr>,
+    /// Storage settings.
+    pub storage: StorageConfig,
+    /// Disk worker threads (0: the storage default).
+    pub disk_threads: usize,
+    /// Hashing threads (0: one per core).
+    pub hash_threads: usize,
+}
+
+/// What happened, for the application: the session's events, plus storage syncs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// An event from the session.
+    Session(Event),
+    /// A finished torrent's files are created (empty ones too) and synced to disk, or failed to.
+    Synced {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Whether all went well.
+        result: Result<(), StorageError>,
+    },
+}
+
+struct Pools {
+    disk: DiskPool,
+    hash: HashPool,
+}
+
+impl JobSink for Pools {
+    fn disk(&mut self, cmd: DiskCmd) {
+        self.disk.submit(cmd);
+    }
+
+    fn hash(&mut self, job: HashJob) {
+        self.hash.submit(job);
+    }
+}
+
+/// A BitTorrent client on real sockets and files.
+pub struct Client {
+    event_loop: EventLoop,
+    pools: Pools,
+    side: mpsc::Receiver<Completion>,
+    roots: HashMap<TorrentId, PathBuf>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("event_loop", &self.event_loop)
+            .field("torrents", &self.roots.len())
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client with no torrents, listening if configured.
+    pub fn new(config: ClientConfig) -> io::Result<Self> {
+        let event_loop = EventLoop::new(Session::new(config.session), config.listen)?;
+        let to_loop = event_loop.completion_sender();
+        let (side_tx, side) = mpsc::channel();
+        let sink = Sink::new(move |completion| match completion {
+            Completion::Input(input) => {
+                to_loop.send(input);
+            }
+            other => {
+                if side_tx.send(other).is_ok() {
+                    to_loop.wake();
+                }
+            }
+        });
+        let storage = Storage::new(config.storage);
+        let pools = Pools {
+            disk: DiskPool::new(storage, config.disk_threads, sink.clone()),
+            hash: HashPool::new(config.hash_threads, sink),
+        };
+        Ok(Self {
+            event_loop,
+            pools,
+            side,
+            roots: HashMap::new(),
+        })
+    }
+
+    /// The address peers can connect to, if listening.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.event_loop.local_addr()
+    }
+
+    /// Adds a torrent whose content lives (or will live) under `download_dir` as the torrent
+    /// lays it out (`download_dir/<name>` for a multi-file torrent). `have` are pieces known to
+    /// be there and verified already.
+    pub fn add_torrent(
+        &mut self,
+        info: Arc<Info>,
+        download_dir: PathBuf,
+        have: Option<Bitfield>,
+    ) -> Result<TorrentId, AddError> {
+        let now = self.event_loop.now();
+        let mut add = AddTorrent::new(info);
+        if let Some(have) = have {
+            add = add.with_have(have);
+        }
+        let id = self.event_loop.session().add_torrent(now, add)?;
+        // Storage must know the directory before it sees the torrent's `Open`.
+        self.pools.disk.storage().register(id, download_dir.clone());
+        self.roots.insert(id, download_dir);
+        self.event_loop.dispatch(&mut self.pools);
+        Ok(id)
+    }
+
+    /// Opens a connection to a peer of `torrent`.
+    pub fn connect(
+        &mut self,
+        torrent: TorrentId,
+        addr: SocketAddr,
+    ) -> Result<ConnId, ConnectError> {
+        let now = self.event_loop.now();
+        let conn = self.event_loop.session().connect(now, torrent, addr)?;
+        self.event_loop.dispatch(&mut self.pools);
+        Ok(conn)
+    }
+
+    /// A snapshot of a torrent.
+    pub fn status(&mut self, torrent: TorrentId) -> Option<TorrentStatus> {
+        self.event_loop.session().torrent_status(torrent)
+    }
+
+    /// The session, for queries.
+    pub fn session(&mut self) -> &mut Session {
+        self.event_loop.session()
+    }
+
+    /// Runs the loop once (waiting at most `max_wait`) and returns what happened. A finished
+    /// torrent's files are synced automatically; [`ClientEvent::Synced`] says when.
+    pub fn turn(&mut self, max_wait: Duration) -> io::Result<Vec<ClientEvent>> {
+        self.event_loop.turn(&mut self.pools, max_wait)?;
+        let mut out = Vec::new();
+        for event in self.event_loop.take_events() {
+            if let Event::TorrentFinished { torrent } = event {
+                self.pools.disk.finish(torrent);
+            }
+            out.push(ClientEvent::Session(event));
+        }
+        while let Ok(completion) = self.side.try_recv() {
+            if let Completion::Finished { torrent, result } = completion {
+                out.push(ClientEvent::Synced { torrent, result });
+            }
+        }
+        Ok(out)
+    }
+}
