@@ -1,33 +1,6 @@
 //! One torrent's tracker policy: BEP 12 tiers, events, intervals, backoff, BEP 31 `retry in`.
 //!
-//! The list hands out one [`Announce`] at a time ([`TrackerList::next_announce`]) and is told how
-//! it went ([`TrackerList::handle_success`], [`TrackerList::handle_failure`]). Rules:
-//!
-//! - **Tiers (BEP 12).** Each tier is shuffled once, when the list is built, with the seeded
-//!   [`Rng`]. An announce goes to the first tracker, in tier order, that is not backing off; when
-//!   it fails the next one is tried at once (the rest of the tier, then the next tiers). A tracker
-//!   that answers is moved to the front of its tier, so it is asked first next time.
-//! - **Timing.** After a success the next regular announce is due after the tracker's `interval`
-//!   ([`TierConfig::default_interval`] if it gave none), clamped to
-//!   [`TierConfig::min_interval`]..=[`TierConfig::max_interval`] and never sooner than its
-//!   `min interval`. A failed tracker backs off exponentially
-//!   ([`TierConfig::backoff_base`]·2ⁿ⁻¹ plus up to 25 % random jitter, capped at
-//!   [`TierConfig::backoff_max`]), or as long as its BEP 31 `retry in` says; `retry in: never`
-//!   disables it for good. When every tracker is backing off, the announce waits for the first
-//!   one to come back. An announce with no outcome after [`TierConfig::announce_timeout`] fails
-//!   with [`TrackerError::TimedOut`] and its id comes out of [`TrackerList::poll_cancel`].
-//! - **Events.** A tracker that has not acknowledged `started` since the last start gets
-//!   `started`; after [`TrackerList::complete`], the next announce to a tracker that has gets
-//!   `completed` (once, for the torrent: whichever tracker acknowledges it). Events go out at
-//!   once, without waiting for the interval. [`TrackerList::stop`] hands out one `stopped` per
-//!   tracker that acknowledged `started`, best-effort: their outcomes are ignored and never
-//!   retried.
-//! - **Private torrents (BEP 27).** [`TrackerList::is_private`]: the session must use only these
-//!   trackers (the torrent's own) and never DHT, PEX or LSD for the torrent.
-//! - **External address (BEP 24).** The last `external ip` a tracker reported is kept in
-//!   [`TrackerList::external_ip`], for the session's view of its own address.
-//!
-//! At most one announce (other than `stopped`) is in flight.
+//! The rules are documented on the machine's type.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -152,7 +125,36 @@ struct InFlight {
     deadline: Instant,
 }
 
-/// One torrent's trackers and when to announce to which (see the [module documentation](self)).
+/// One torrent's trackers and when to announce to which.
+///
+/// The list hands out one [`Announce`] at a time ([`TrackerList::next_announce`]) and is told how
+/// it went ([`TrackerList::handle_success`], [`TrackerList::handle_failure`]). Rules:
+///
+/// - **Tiers (BEP 12).** Each tier is shuffled once, when the list is built, with the seeded
+///   [`Rng`]. An announce goes to the first tracker, in tier order, that is not backing off; when
+///   it fails the next one is tried at once (the rest of the tier, then the next tiers). A tracker
+///   that answers is moved to the front of its tier, so it is asked first next time.
+/// - **Timing.** After a success the next regular announce is due after the tracker's `interval`
+///   ([`TierConfig::default_interval`] if it gave none), clamped to
+///   [`TierConfig::min_interval`]..=[`TierConfig::max_interval`] and never sooner than its
+///   `min interval`. A failed tracker backs off exponentially
+///   ([`TierConfig::backoff_base`]·2ⁿ⁻¹ plus up to 25 % random jitter, capped at
+///   [`TierConfig::backoff_max`]), or as long as its BEP 31 `retry in` says; `retry in: never`
+///   disables it for good. When every tracker is backing off, the announce waits for the first
+///   one to come back. An announce with no outcome after [`TierConfig::announce_timeout`] fails
+///   with [`TrackerError::TimedOut`] and its id comes out of [`TrackerList::poll_cancel`].
+/// - **Events.** A tracker that has not acknowledged `started` since the last start gets
+///   `started`; after [`TrackerList::complete`], the next announce to a tracker that has gets
+///   `completed` (once, for the torrent: whichever tracker acknowledges it). Events go out at
+///   once, without waiting for the interval. [`TrackerList::stop`] hands out one `stopped` per
+///   tracker that acknowledged `started`, best-effort: their outcomes are ignored and never
+///   retried.
+/// - **Private torrents (BEP 27).** [`TrackerList::is_private`]: the session must use only these
+///   trackers (the torrent's own) and never DHT, PEX or LSD for the torrent.
+/// - **External address (BEP 24).** The last `external ip` a tracker reported is kept in
+///   [`TrackerList::external_ip`], for the session's view of its own address.
+///
+/// At most one announce (other than `stopped`) is in flight.
 ///
 /// Driving it: after [`start`](Self::start), [`complete`](Self::complete),
 /// [`stop`](Self::stop), [`force_reannounce`](Self::force_reannounce), `handle_*`, call

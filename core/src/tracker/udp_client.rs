@@ -1,19 +1,6 @@
-//! The machine that talks to one UDP tracker (BEP 15): connect, connection-id lifetime,
-//! transaction ids, retransmission.
+//! The machine that talks to one UDP tracker (BEP 15): connect, connection ids, retransmission.
 //!
-//! States: `Idle` (nothing asked), `Connecting` (a connect request is out), `Requesting` (an
-//! announce or scrape is out under a connection id). Invariants:
-//! - at most one operation is in flight; a new one replaces it (its result is never reported);
-//! - a connection id is used only until one minute after it arrived (BEP 15), then the client
-//!   connects again before the next (re)transmission;
-//! - each transmission stage has one transaction id drawn from the client's seeded [`Rng`];
-//!   retransmissions of a stage reuse it, so a late answer to an earlier copy still counts;
-//!   datagrams with any other transaction id are ignored;
-//! - the retransmission count `n` grows by one per timeout over the whole operation (connect and
-//!   request together) and the wait after a transmission is 15·2ⁿ seconds; after the wait at
-//!   `n = max_retransmits` the operation fails with [`TrackerError::TimedOut`]. `n` is not reset
-//!   by a connect response, so a tracker that answers connects but nothing else cannot keep us
-//!   busy forever.
+//! The rules are documented on the machine's type.
 
 use std::collections::VecDeque;
 
@@ -87,7 +74,21 @@ enum State {
     },
 }
 
-/// One UDP tracker endpoint's client machine (see the [module documentation](self)).
+/// One UDP tracker endpoint's client machine.
+///
+/// States: `Idle` (nothing asked), `Connecting` (a connect request is out), `Requesting` (an
+/// announce or scrape is out under a connection id). Invariants:
+/// - at most one operation is in flight; a new one replaces it (its result is never reported);
+/// - a connection id is used only until one minute after it arrived (BEP 15), then the client
+///   connects again before the next (re)transmission;
+/// - each transmission stage has one transaction id drawn from the client's seeded [`Rng`];
+///   retransmissions of a stage reuse it, so a late answer to an earlier copy still counts;
+///   datagrams with any other transaction id are ignored;
+/// - the retransmission count `n` grows by one per timeout over the whole operation (connect and
+///   request together) and the wait after a transmission is 15·2ⁿ seconds; after the wait at
+///   `n = max_retransmits` the operation fails with [`TrackerError::TimedOut`]. `n` is not reset
+///   by a connect response, so a tracker that answers connects but nothing else cannot keep us
+///   busy forever.
 ///
 /// `handle_*` in, `poll_*` out: after each call, drain [`poll_transmit`](Self::poll_transmit)
 /// (datagrams to send to the tracker's address) and [`poll_event`](Self::poll_event), then read
