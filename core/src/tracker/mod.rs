@@ -257,7 +257,7 @@ impl Default for TrackerLimits {
 /// Collects peers: skips unusable addresses and duplicates, stops at the limit.
 pub(crate) struct PeerSink {
     peers: Vec<SocketAddr>,
-    seen: std::collections::HashSet<SocketAddr>,
+    seen: std::collections::BTreeSet<SocketAddr>,
     max: usize,
 }
 
@@ -265,7 +265,7 @@ impl PeerSink {
     pub(crate) fn new(max: usize) -> Self {
         Self {
             peers: Vec::new(),
-            seen: std::collections::HashSet::new(),
+            seen: std::collections::BTreeSet::new(),
             max,
         }
     }
