@@ -60,9 +60,9 @@ use crate::bencode::DecodeOptions;
 use crate::id::PeerId;
 use crate::time::Duration;
 
-/// An announce event (BEP 3 `event`; BEP 15 numbers them differently, see [`Event::udp_code`]).
+/// An announce event (BEP 3 `event`; BEP 15 numbers them: [`AnnounceEvent::udp_code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Event {
+pub enum AnnounceEvent {
     /// The first announce of a download.
     Started,
     /// The download finished (sent once, never when starting as a seed).
@@ -71,7 +71,7 @@ pub enum Event {
     Stopped,
 }
 
-impl Event {
+impl AnnounceEvent {
     /// The value of the HTTP `event` parameter.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -103,7 +103,7 @@ impl Event {
     }
 }
 
-impl fmt::Display for Event {
+impl fmt::Display for AnnounceEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -128,7 +128,7 @@ pub struct AnnounceRequest {
     /// Bytes still missing.
     pub left: u64,
     /// The event, or `None` for a regular interval announce.
-    pub event: Option<Event>,
+    pub event: Option<AnnounceEvent>,
     /// How many peers we want (`None`: the tracker's default).
     pub numwant: Option<u32>,
     /// A random key that stays the same for the session, so the tracker knows us across address

@@ -44,7 +44,7 @@ fn param<'a>(params: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
 #[test]
 fn announce_url_golden() {
     let mut r = request();
-    r.event = Some(Event::Started);
+    r.event = Some(AnnounceEvent::Started);
     r.numwant = Some(50);
     let url = r.to_http_url("http://tracker.example/announce").unwrap();
     assert_eq!(
@@ -98,7 +98,11 @@ fn announce_url_optional_fields() {
     assert_eq!(param(&p, "trackerid"), Some(&b"id &=\xff"[..]));
     assert_eq!(param(&p, "ip"), Some(&b"2001:db8::1"[..]));
     assert_eq!(param(&p, "info_hash"), Some(&HASH[..]));
-    for event in [Event::Started, Event::Completed, Event::Stopped] {
+    for event in [
+        AnnounceEvent::Started,
+        AnnounceEvent::Completed,
+        AnnounceEvent::Stopped,
+    ] {
         r.event = Some(event);
         let url = r.to_http_url("http://t.example/announce").unwrap();
         assert_eq!(

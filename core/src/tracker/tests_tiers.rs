@@ -96,7 +96,10 @@ fn started_then_interval_announces_then_min_interval() {
     l.start(secs(10));
     assert_eq!(l.poll_timeout(), Some(secs(10)));
     let a = l.next_announce(secs(10)).unwrap();
-    assert_eq!((a.url.as_str(), a.event), ("a", Some(Event::Started)));
+    assert_eq!(
+        (a.url.as_str(), a.event),
+        ("a", Some(AnnounceEvent::Started))
+    );
     assert_eq!(l.next_announce(secs(10)), None, "one at a time");
     let mut response = ok(1800);
     response.min_interval = Some(Duration::from_secs(300));
@@ -147,7 +150,7 @@ fn failover_within_a_tier_then_to_the_next_tier_and_promotion() {
     assert_eq!(urls, ["a1", "a2", "b1"]);
     let b2 = l.next_announce(secs(0)).unwrap();
     assert_eq!(b2.url, "b2");
-    assert_eq!(b2.event, Some(Event::Started));
+    assert_eq!(b2.event, Some(AnnounceEvent::Started));
     assert!(l.handle_success(secs(1), b2.id, &ok(600)));
     // BEP 12: b2 moves to the front of its tier; tier order is kept.
     assert_eq!(order(&l), ["a1", "a2", "b2", "b1"]);
@@ -156,7 +159,7 @@ fn failover_within_a_tier_then_to_the_next_tier_and_promotion() {
     let next = l.next_announce(secs(601)).unwrap();
     assert_eq!(
         (next.url.as_str(), next.event),
-        ("a1", Some(Event::Started))
+        ("a1", Some(AnnounceEvent::Started))
     );
     assert!(l.handle_success(secs(602), next.id, &ok(600)));
     let status: Vec<(&str, u32)> = l.trackers().map(|t| (t.url, t.fails)).collect();
@@ -226,12 +229,12 @@ fn completed_is_sent_once_and_at_once() {
     l.handle_success(secs(0), a.id, &ok(1800));
     l.complete(secs(100));
     let c = l.next_announce(secs(100)).unwrap();
-    assert_eq!(c.event, Some(Event::Completed));
+    assert_eq!(c.event, Some(AnnounceEvent::Completed));
     // A failed `completed` is retried (here on the same, only, tracker after backoff).
     l.handle_failure(secs(100), c.id, &refused());
     let due = l.poll_timeout().unwrap();
     let c2 = l.next_announce(due).unwrap();
-    assert_eq!(c2.event, Some(Event::Completed));
+    assert_eq!(c2.event, Some(AnnounceEvent::Completed));
     l.handle_success(due, c2.id, &ok(1800));
     let next = l.next_announce(due + Duration::from_secs(1800)).unwrap();
     assert_eq!(next.event, None);
@@ -246,7 +249,7 @@ fn completed_while_started_is_in_flight_follows_it() {
     assert_eq!(l.next_announce(secs(1)), None, "started still in flight");
     l.handle_success(secs(2), a.id, &ok(1800));
     let c = l.next_announce(secs(2)).unwrap();
-    assert_eq!(c.event, Some(Event::Completed));
+    assert_eq!(c.event, Some(AnnounceEvent::Completed));
 }
 
 #[test]
@@ -270,7 +273,9 @@ fn stop_sends_stopped_to_each_tracker_that_saw_started_best_effort() {
     let stops: Vec<_> = std::iter::from_fn(|| l.next_announce(secs(250))).collect();
     let urls: Vec<&str> = stops.iter().map(|s| s.url.as_str()).collect();
     assert_eq!(urls, ["a", "b"]);
-    assert!(stops.iter().all(|s| s.event == Some(Event::Stopped)));
+    assert!(stops
+        .iter()
+        .all(|s| s.event == Some(AnnounceEvent::Stopped)));
     // Outcomes of stops are ignored, never retried.
     assert!(!l.handle_failure(secs(251), stops[0].id, &refused()));
     assert!(!l.handle_success(secs(251), in_flight.id, &ok(100)));
@@ -280,7 +285,7 @@ fn stop_sends_stopped_to_each_tracker_that_saw_started_best_effort() {
     // Resuming starts over with `started`.
     l.start(secs(20_000));
     let again = l.next_announce(secs(20_000)).unwrap();
-    assert_eq!(again.event, Some(Event::Started));
+    assert_eq!(again.event, Some(AnnounceEvent::Started));
 }
 
 #[test]

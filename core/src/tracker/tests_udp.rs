@@ -18,7 +18,7 @@ fn request() -> AnnounceRequest {
     r.downloaded = 0x0102;
     r.left = 0x0304;
     r.uploaded = 0x0506;
-    r.event = Some(Event::Started);
+    r.event = Some(AnnounceEvent::Started);
     r
 }
 
@@ -261,7 +261,7 @@ prop_compose! {
         r.uploaded = up;
         r.downloaded = down;
         r.left = left;
-        r.event = Event::from_udp_code(event).unwrap();
+        r.event = AnnounceEvent::from_udp_code(event).unwrap();
         r.numwant = numwant;
         r.ip = ip.map(std::net::IpAddr::from);
         r

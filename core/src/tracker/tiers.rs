@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-use super::{AnnounceResponse, Event, RetryIn, TrackerError};
+use super::{AnnounceEvent, AnnounceResponse, RetryIn, TrackerError};
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 
@@ -72,7 +72,7 @@ pub struct Announce {
     /// The tracker's announce URL.
     pub url: String,
     /// The event to send.
-    pub event: Option<Event>,
+    pub event: Option<AnnounceEvent>,
     /// The `tracker id` this tracker gave us before, to send back.
     pub tracker_id: Option<Vec<u8>>,
 }
@@ -121,7 +121,7 @@ struct Entry {
 struct InFlight {
     id: AnnounceId,
     tracker: usize,
-    event: Option<Event>,
+    event: Option<AnnounceEvent>,
     deadline: Instant,
 }
 
@@ -341,7 +341,7 @@ impl TrackerList {
     /// The next announce to send, if one is due at `now`.
     pub fn next_announce(&mut self, now: Instant) -> Option<Announce> {
         if let Some(i) = self.stops.pop_front() {
-            return Some(self.announce(i, Some(Event::Stopped)));
+            return Some(self.announce(i, Some(AnnounceEvent::Stopped)));
         }
         if !self.running || self.in_flight.is_some() || self.next_due.is_none_or(|d| d > now) {
             return None;
@@ -352,9 +352,9 @@ impl TrackerList {
         };
         let entry = &self.entries[i];
         let event = if !entry.started_acked {
-            Some(Event::Started)
+            Some(AnnounceEvent::Started)
         } else if self.completed_pending {
-            Some(Event::Completed)
+            Some(AnnounceEvent::Completed)
         } else {
             None
         };
@@ -391,7 +391,7 @@ impl TrackerList {
         if response.tracker_id.is_some() {
             entry.tracker_id.clone_from(&response.tracker_id);
         }
-        if flight.event == Some(Event::Completed) {
+        if flight.event == Some(AnnounceEvent::Completed) {
             self.completed_pending = false;
         }
         if let Some(ip) = response.external_ip {
@@ -457,7 +457,7 @@ impl TrackerList {
         }
     }
 
-    fn announce(&mut self, i: usize, event: Option<Event>) -> Announce {
+    fn announce(&mut self, i: usize, event: Option<AnnounceEvent>) -> Announce {
         let id = AnnounceId(self.next_id);
         self.next_id += 1;
         let entry = &self.entries[i];

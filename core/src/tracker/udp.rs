@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::{
-    bounded_text, put_compact, AnnounceRequest, Event, PeerSink, ScrapeStats, TrackerError,
+    bounded_text, put_compact, AnnounceEvent, AnnounceRequest, PeerSink, ScrapeStats, TrackerError,
     TrackerLimits,
 };
 use crate::id::PeerId;
@@ -197,7 +197,7 @@ impl UdpRequest {
                 out.extend_from_slice(&r.downloaded.to_be_bytes());
                 out.extend_from_slice(&r.left.to_be_bytes());
                 out.extend_from_slice(&r.uploaded.to_be_bytes());
-                out.extend_from_slice(&Event::udp_code(r.event).to_be_bytes());
+                out.extend_from_slice(&AnnounceEvent::udp_code(r.event).to_be_bytes());
                 let ip = match r.ip {
                     Some(IpAddr::V4(v4)) => v4.octets(),
                     _ => [0; 4],
@@ -262,7 +262,7 @@ impl UdpRequest {
                 let downloaded = r.u64()?;
                 let left = r.u64()?;
                 let uploaded = r.u64()?;
-                let event = Event::from_udp_code(r.u32()?)?;
+                let event = AnnounceEvent::from_udp_code(r.u32()?)?;
                 let ip = Ipv4Addr::from(r.u32()?);
                 let key = r.u32()?;
                 let numwant = r.u32()? as i32;
