@@ -16,10 +16,15 @@ use bitshoal_core::metainfo::{Info, Metainfo};
 use bitshoal_core::time::Duration;
 use bitshoal_core::wire::{self, Framer, Handshake, Reserved, WireLimits};
 
-use crate::sim::{FakeConfig, NodeConfig, Sim, TestTorrent, TorrentSpec};
+use bitshoal_core::tracker::{
+    self, AnnounceRequest, TrackerLimits, TrackerUrl, UdpClientConfig, UdpEvent, UdpRequest,
+    UdpResponse, UdpTrackerClient,
+};
 use bytes::{Bytes, BytesMut};
 use sha1::{Digest as _, Sha1};
 use sha2::Sha256;
+
+use crate::sim::{FakeConfig, NodeConfig, Sim, TestTorrent, TorrentSpec};
 
 /// A fuzz check: panics if `data` reveals a bug.
 pub type Check = fn(&[u8]);
@@ -31,6 +36,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("metainfo", metainfo),
     ("wire", wire),
     ("peer", peer),
+    ("tracker_http", tracker_http),
+    ("tracker_udp", tracker_udp),
 ];
 
 /// Bencode: decode strictly and leniently; whatever decodes re-encodes to a strict document
@@ -217,5 +224,178 @@ pub fn peer(data: &[u8]) {
     }
     if let Err(e) = sim.run_for(Duration::from_secs(1)) {
         panic!("{e}");
+    }
+}
+
+/// HTTP tracker responses: announce and scrape parsing take any body under any status without
+/// panicking and stay within the limits (peers bounded, unique and connectable; text bounded;
+/// scrape entries bounded). The bytes as text also go through the URL functions.
+pub fn tracker_http(data: &[u8]) {
+    let tight = TrackerLimits {
+        max_peers: 3,
+        max_scrape_entries: 2,
+        max_depth: 3,
+        max_text: 5,
+        ..TrackerLimits::DEFAULT
+    };
+    // An error status on some inputs; the tight limits on announces only (kept cheap: the stable
+    // replay runs this a quarter of a million times in a debug build).
+    let status = if data.len() % 5 == 0 { 503 } else { 200 };
+    let limit_sets: &[(TrackerLimits, bool)] = if data.len() % 2 == 0 {
+        &[(TrackerLimits::DEFAULT, true), (tight, false)]
+    } else {
+        &[(TrackerLimits::DEFAULT, true)]
+    };
+    for &(limits, scrape) in limit_sets {
+        match tracker::parse_announce_response(status, data, &limits) {
+            Ok(r) => {
+                assert_eq!(status, 200, "success only with status 200");
+                assert!(r.peers.len() <= limits.max_peers, "peer limit");
+                let mut unique = r.peers.clone();
+                unique.sort();
+                unique.dedup();
+                assert_eq!(unique.len(), r.peers.len(), "duplicate peers");
+                assert!(
+                    r.peers
+                        .iter()
+                        .all(|p| p.port() != 0 && !p.ip().is_unspecified()),
+                    "unusable peer"
+                );
+                assert!(r.warning.is_none_or(|w| w.len() <= limits.max_text));
+            }
+            Err(e) => check_error(&e, &limits),
+        }
+        if !scrape {
+            continue;
+        }
+        match tracker::parse_scrape_response(status, data, &limits) {
+            Ok(r) => {
+                assert!(r.files.len() <= limits.max_scrape_entries, "scrape limit");
+                assert!(r
+                    .files
+                    .iter()
+                    .all(|(_, s)| s.name.as_ref().is_none_or(|n| n.len() <= limits.max_text)));
+            }
+            Err(e) => check_error(&e, &limits),
+        }
+    }
+    let url_like = data
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"htt") || p.eq_ignore_ascii_case(b"udp"));
+    if !url_like {
+        return;
+    }
+    let text = String::from_utf8_lossy(data);
+    let _ = TrackerUrl::parse(&text);
+    let request = AnnounceRequest::new([7; 20], bitshoal_core::id::PeerId([8; 20]), 6881, 1);
+    if let Ok(url) = request.to_http_url(&text) {
+        let base = text.split('#').next().unwrap_or_default();
+        assert!(url.starts_with(base), "the announce URL keeps its base");
+    }
+    if let Some(scrape) = tracker::scrape_url(&text) {
+        assert!(scrape.contains("/scrape"), "{scrape}");
+        assert_eq!(
+            scrape.len() + 2,
+            text.split('#').next().unwrap_or_default().len()
+        );
+    }
+}
+
+fn check_error(e: &tracker::TrackerError, limits: &TrackerLimits) {
+    use bitshoal_core::error::Classify as _;
+    let _ = e.fault();
+    let _ = e.to_string();
+    if let tracker::TrackerError::Failure { reason, .. } = e {
+        assert!(reason.len() <= limits.max_text, "failure text bound");
+    }
+}
+
+/// UDP tracker packets: responses (both address families) and requests decode without
+/// panicking, and what decodes encodes to a packet that decodes to the same value. Then the
+/// bytes drive a `UdpTrackerClient` as a conversation: each chunk is a datagram (with the
+/// waiting transaction id patched in, to get past the first check) or a timeout, and the client
+/// only ever sends valid requests and reports each operation at most once.
+pub fn tracker_udp(data: &[u8]) {
+    let limits = TrackerLimits::DEFAULT;
+    // One address family per input, chosen by its length, keeps the check cheap.
+    let ipv6 = data.len() % 2 == 1;
+    if let Ok(response) = UdpResponse::decode(data, ipv6, &limits) {
+        let mut packet = Vec::new();
+        response.encode(&mut packet);
+        assert_eq!(
+            UdpResponse::decode(&packet, ipv6, &limits).as_ref(),
+            Ok(&response),
+            "response round trip"
+        );
+    }
+    if let Ok(request) = UdpRequest::decode(data) {
+        let mut packet = Vec::new();
+        request
+            .encode(&mut packet)
+            .expect("a decoded request encodes");
+        assert_eq!(
+            UdpRequest::decode(&packet).as_ref(),
+            Ok(&request),
+            "request round trip"
+        );
+    }
+
+    let Some((&flags, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut client = UdpTrackerClient::new(
+        flags & 1 == 1,
+        "/announce?k=v",
+        UdpClientConfig::BEP15,
+        limits,
+        bitshoal_core::rng::Rng::from_seed(u64::from(flags)),
+    );
+    let mut now = bitshoal_core::time::Instant::ZERO;
+    let request = AnnounceRequest::new([1; 20], bitshoal_core::id::PeerId([2; 20]), 6881, 3);
+    if flags & 2 == 0 {
+        client.announce(now, request);
+    } else {
+        client.scrape(now, &[[1; 20], [4; 20]]).expect("two hashes");
+    }
+    let mut waiting_tid = None;
+    let mut steps = 0;
+    while let Some((&len, tail)) = rest.split_first() {
+        steps += 1;
+        if steps > 16 {
+            break;
+        }
+        while let Some(packet) = client.poll_transmit() {
+            let sent = UdpRequest::decode(&packet).expect("the client sends valid requests");
+            waiting_tid = Some(sent.transaction_id());
+        }
+        let mut events = 0;
+        while let Some(event) = client.poll_event() {
+            events += 1;
+            assert!(!client.is_busy(), "an operation reported while still busy");
+            if let UdpEvent::Announced(r) = event {
+                assert!(r.peers.len() <= limits.max_peers);
+            }
+        }
+        assert!(events <= 1, "one report per operation");
+        if len == 0 {
+            if let Some(deadline) = client.poll_timeout() {
+                assert!(deadline >= now, "deadlines are not in the past");
+                now = deadline;
+            }
+            client.handle_timeout(now);
+            rest = tail;
+            continue;
+        }
+        let take = usize::from(len).min(tail.len());
+        let mut datagram = tail[..take].to_vec();
+        rest = &tail[take..];
+        if len & 0x80 == 0 && datagram.len() >= 8 {
+            if let Some(tid) = waiting_tid {
+                datagram[4..8].copy_from_slice(&tid.to_be_bytes());
+            }
+        }
+        let busy = client.is_busy();
+        let answered = client.handle_datagram(now, &datagram);
+        assert!(busy || !answered, "an idle client takes no answers");
     }
 }

@@ -18,6 +18,8 @@
 //! - [`rng`]: the seeded PRNG, the core's only source of randomness.
 //! - [`session`]: all torrents and connections behind one sans-IO API.
 //! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
+//! - [`tracker`]: HTTP and UDP tracker codecs (BEP 3, 7, 15, 23, 24, 31, 41, 48), the UDP
+//!   tracker client machine, and the per-torrent tier policy (BEP 12, 27).
 //! - [`wire`]: the peer wire protocol codec: handshake, messages, extension handshake, peer ids.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -37,4 +39,5 @@ pub mod session;
 mod slots;
 pub mod time;
 mod torrent;
+pub mod tracker;
 pub mod wire;
