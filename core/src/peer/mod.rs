@@ -327,6 +327,7 @@ impl PeerConn {
             has: self.peer_has.as_ref()?,
             allowed_fast: self.peer_choking.then_some(&self.allowed_fast_in[..]),
             suggested: &self.suggested_in,
+            outstanding: self.outstanding.len(),
         })
     }
 

@@ -10,9 +10,10 @@
 //! 4. new pieces: the lowest index in sequential mode, otherwise the rarest of the highest
 //!    priority, ties broken by a seeded random order. While the peer chokes us only its
 //!    allowed-fast pieces (BEP 6) are candidates;
-//! 5. endgame: once every wanted piece is in progress, blocks already requested from other
-//!    peers (at most [`ENDGAME_MAX_REQUESTERS`](blocks::ENDGAME_MAX_REQUESTERS) at once); when
-//!    one copy arrives, [`Picker::block_received`] names the peers to cancel.
+//! 5. endgame: once every wanted piece is in progress, a peer with no request in flight gets
+//!    one block already requested from others (libtorrent's rule; at most
+//!    [`ENDGAME_MAX_REQUESTERS`](blocks::ENDGAME_MAX_REQUESTERS) peers per block, fewest
+//!    first); when one copy arrives, [`Picker::block_received`] names the peers to cancel.
 //!
 //! # Costs
 //!
@@ -85,6 +86,8 @@ pub struct PeerPieces<'a> {
     pub allowed_fast: Option<&'a [u32]>,
     /// Pieces the peer suggested (BEP 6 `suggest piece`), preferred when starting a piece.
     pub suggested: &'a [u32],
+    /// Our requests in flight to the peer; endgame duplicates go only to idle peers.
+    pub outstanding: usize,
 }
 
 impl PeerPieces<'_> {
@@ -420,8 +423,9 @@ impl<P: Copy + Eq> Picker<P> {
         } else {
             self.pick_rarest(peer, pieces.has, goal, out);
         }
-        // 5. Endgame.
-        if out.len() < goal && self.lists.is_empty() {
+        // 5. Endgame: one busy block for an idle peer.
+        if out.len() == goal - max && pieces.outstanding == 0 && self.lists.is_empty() {
+            let goal = out.len() + 1;
             for requesters in 1..ENDGAME_MAX_REQUESTERS {
                 for (&piece, partial) in self.partials.iter_mut() {
                     if out.len() >= goal {
@@ -587,6 +591,16 @@ impl<P: Copy + Eq> Picker<P> {
             self.wanted_left -= 1;
         }
         self.set_deadline(piece, None);
+    }
+
+    /// How many blocks are requested from `peer` (tests).
+    #[cfg(test)]
+    pub(crate) fn requested_from(&self, peer: P) -> usize {
+        self.partials
+            .values()
+            .flat_map(|p| &p.blocks)
+            .filter(|s| matches!(s, Slot::Requested(peers) if peers.contains(&peer)))
+            .count()
     }
 
     /// Checks the internal invariants (tests).

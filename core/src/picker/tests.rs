@@ -68,6 +68,7 @@ fn unchoked(has: &Bitfield) -> PeerPieces<'_> {
         has,
         allowed_fast: None,
         suggested: &[],
+        outstanding: 0,
     }
 }
 
@@ -267,6 +268,7 @@ fn suggested_pieces_are_preferred_when_nothing_is_partial() {
         has: &all,
         allowed_fast: None,
         suggested: &[3, 9],
+        outstanding: 0,
     };
     assert_eq!(pieces_of(&pick(&mut p, 1, &view, 1)), set(&[3]));
 }
@@ -279,6 +281,7 @@ fn choked_peers_serve_only_allowed_fast_pieces_rarest_first() {
         has: &all,
         allowed_fast: Some(&[3, 2, 7]),
         suggested: &[0],
+        outstanding: 0,
     };
     let got = pick(&mut p, 1, &view, 4);
     assert_eq!(pieces_of(&got), set(&[2, 3]), "suggestion 0 is not allowed");
@@ -307,18 +310,32 @@ fn endgame_duplicates_the_last_blocks_and_cancels_the_others() {
     let a = pick(&mut p, 1, &unchoked(&all), 10);
     assert_eq!(a.len(), 4, "all four blocks to peer 1");
     assert!(p.in_endgame());
-    let b = pick(&mut p, 2, &unchoked(&all), 10);
-    assert_eq!(set(&[]), pieces_of(&[]));
-    assert_eq!(b.len(), 4, "every block duplicated once");
-    let c = pick(&mut p, 3, &unchoked(&all), 10);
-    assert_eq!(c.len(), 4, "and a third time");
-    let d = pick(&mut p, 4, &unchoked(&all), 10);
+    let busy = |outstanding| PeerPieces {
+        outstanding,
+        ..unchoked(&all)
+    };
     assert!(
-        d.is_empty(),
+        pick(&mut p, 2, &busy(1), 10).is_empty(),
+        "no duplicates for a peer with requests in flight"
+    );
+    // Idle peers get one duplicate per pick, blocks with the fewest requesters first.
+    let b: Vec<BlockRequest> = (0..4).flat_map(|_| pick(&mut p, 2, &busy(0), 10)).collect();
+    assert_eq!(
+        b.iter()
+            .map(|r| r.begin + r.index * 1000)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        4,
+        "each block once: {b:?}"
+    );
+    let c: Vec<BlockRequest> = (0..4).flat_map(|_| pick(&mut p, 3, &busy(0), 10)).collect();
+    assert_eq!(c.len(), 4, "and a third time");
+    assert!(
+        pick(&mut p, 4, &busy(0), 10).is_empty(),
         "at most {ENDGAME_MAX_REQUESTERS} requesters per block"
     );
     assert!(
-        pick(&mut p, 1, &unchoked(&all), 10).is_empty(),
+        pick(&mut p, 1, &busy(0), 10).is_empty(),
         "never twice to one peer"
     );
 
