@@ -11,15 +11,14 @@
 //!    priority, ties broken by a seeded random order. While the peer chokes us only its
 //!    allowed-fast pieces (BEP 6) are candidates;
 //! 5. endgame: once every wanted piece is in progress, a peer with no request in flight gets
-//!    one block already requested from others (libtorrent's rule; at most
-//!    [`ENDGAME_MAX_REQUESTERS`](blocks::ENDGAME_MAX_REQUESTERS) peers per block, fewest
-//!    first); when one copy arrives, [`Picker::block_received`] names the peers to cancel.
+//!    one block already requested from others (libtorrent's rule; at most three peers per
+//!    block, fewest first); when one copy arrives, [`Picker::block_received`] names the peers to cancel.
 //!
 //! # Costs
 //!
 //! A `have` is O(1); a bitfield of n pieces is n O(1) updates; a peer with every piece (a seed)
 //! is counted apart in O(1). Picking never sorts: it walks pieces in availability order from
-//! bucketed lists ([`availability`]) and stops at the first the peer has.
+//! bucketed lists (module `availability`) and stops at the first the peer has.
 //!
 //! # Piece states
 //!
