@@ -260,7 +260,10 @@ enum Job {
 ///   disk and hash results) and [`handle_timeout`](Self::handle_timeout) when the deadline
 ///   passes (spurious calls are harmless);
 /// - **commands**: methods such as [`add_torrent`](Self::add_torrent),
-///   [`connect`](Self::connect), [`accept`](Self::accept), [`remove_torrent`](Self::remove_torrent);
+///   [`connect`](Self::connect), [`accept`](Self::accept), [`remove_torrent`](Self::remove_torrent),
+///   and the download policy: [`set_file_priority`](Self::set_file_priority),
+///   [`set_sequential`](Self::set_sequential), [`set_piece_deadline`](Self::set_piece_deadline)
+///   (streaming), [`set_torrent_limits`](Self::set_torrent_limits);
 /// - **out**: [`poll_output`](Self::poll_output) until it returns `None`, performing every
 ///   [`Output`] in order. This must happen after *every* in-call and command, before the
 ///   next one (debug builds assert it);
