@@ -7,6 +7,7 @@
 //! The entry point is [`session::Session`]. Modules:
 //! - [`bencode`]: the borrowing bencode decoder (with raw spans and limits) and the encoder.
 //! - [`bitfield`]: sets of pieces in BEP 3 wire layout.
+//! - [`choker`]: who we upload to: tit-for-tat, optimistic unchoke, seed rotation.
 //! - [`create`]: torrent creation (v1, v2, hybrid): the hashing plan and the `.torrent` assembler.
 //! - [`error`]: the error taxonomy ([`error::Fault`]: who is at fault).
 //! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256), peer, torrent and
@@ -15,6 +16,9 @@
 //! - [`merkle`]: the BEP 52 SHA-256 merkle trees over 16 KiB blocks.
 //! - [`metainfo`]: `.torrent` files (v1, v2, hybrid), safe paths, and the piece/file layout.
 //! - [`peer`]: one connection's machine (handshake, choke/interest, request pipeline, limits).
+//! - [`picker`]: which blocks to request: availability, rarest first, priorities, streaming
+//!   deadlines, endgame.
+//! - [`rate`]: token buckets for upload and download rate limits.
 //! - [`rng`]: the seeded PRNG, the core's only source of randomness.
 //! - [`session`]: all torrents and connections behind one sans-IO API.
 //! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
@@ -26,6 +30,7 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod choker;
 pub mod create;
 pub mod error;
 pub mod id;
@@ -33,7 +38,8 @@ pub mod magnet;
 pub mod merkle;
 pub mod metainfo;
 pub mod peer;
-mod picker;
+pub mod picker;
+pub mod rate;
 pub mod rng;
 pub mod session;
 mod slots;

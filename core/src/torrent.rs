@@ -14,7 +14,9 @@ use bytes::Bytes;
 use crate::bitfield::Bitfield;
 use crate::id::ConnId;
 use crate::metainfo::Info;
-use crate::picker::Picker;
+use crate::picker::{Picker, Priority};
+use crate::rate::TokenBucket;
+use crate::rng::Rng;
 
 /// A piece whose blocks are arriving, or being hashed and written.
 #[derive(Debug)]
@@ -34,22 +36,33 @@ pub(crate) struct PieceBuf {
 pub(crate) struct Torrent {
     pub(crate) info: Arc<Info>,
     pub(crate) have: Bitfield,
-    pub(crate) picker: Picker,
+    pub(crate) picker: Picker<ConnId>,
+    /// Each file's priority; a piece takes the highest of the files it holds bytes of.
+    pub(crate) file_priority: Vec<Priority>,
+    /// This torrent's upload limit (block reads for peers).
+    pub(crate) upload_limit: TokenBucket,
+    /// This torrent's download limit (requests to peers).
+    pub(crate) download_limit: TokenBucket,
     pub(crate) peers: Vec<ConnId>,
     pub(crate) pieces: HashMap<u32, PieceBuf>,
     pub(crate) downloaded: u64,
     pub(crate) uploaded: u64,
+    /// Whether every wanted piece is verified and stored (as last reported).
     pub(crate) finished: bool,
 }
 
 impl Torrent {
-    pub(crate) fn new(info: Arc<Info>, have: Bitfield) -> Self {
-        let piece_count = info.layout().piece_count();
-        let finished = have.is_full();
+    pub(crate) fn new(info: Arc<Info>, have: Bitfield, rng: Rng) -> Self {
+        let picker = Picker::new(info.layout(), &have, rng);
+        let finished = picker.is_finished();
+        let files = info.files().len();
         Self {
             info,
             have,
-            picker: Picker::new(piece_count),
+            picker,
+            file_priority: vec![Priority::Normal; files],
+            upload_limit: TokenBucket::UNLIMITED,
+            download_limit: TokenBucket::UNLIMITED,
             peers: Vec::new(),
             pieces: HashMap::new(),
             downloaded: 0,
@@ -58,9 +71,29 @@ impl Torrent {
         }
     }
 
-    /// Whether `peer_has` holds a piece we lack.
+    /// Whether `peer_has` holds a wanted piece we lack.
     pub(crate) fn wants_from(&self, peer_has: &Bitfield) -> bool {
-        !self.have.is_full() && self.have.lacks_any_of(peer_has)
+        self.picker.wants_from(peer_has)
+    }
+
+    /// The priority of `piece` from its files' priorities: the highest of the files it holds
+    /// bytes of (padding files do not count), so a piece shared with a wanted file is wanted.
+    pub(crate) fn piece_priority(&self, piece: u32) -> Priority {
+        let layout = self.info.layout();
+        let Some(p) = layout.piece(piece) else {
+            return Priority::Skip;
+        };
+        layout
+            .piece_spans(p)
+            .filter(|s| !s.pad)
+            .map(|s| {
+                self.file_priority
+                    .get(s.file)
+                    .copied()
+                    .unwrap_or(Priority::Normal)
+            })
+            .max()
+            .unwrap_or(Priority::Skip)
     }
 
     /// Bytes of the torrent we still lack (padding counted, as trackers expect).

@@ -32,6 +32,7 @@ use bytes::{Bytes, BytesMut};
 use crate::bitfield::Bitfield;
 use crate::id::PeerId;
 use crate::metainfo::{Layout, BLOCK_LEN};
+use crate::picker::PeerPieces;
 use crate::time::{Duration, Instant};
 use crate::wire::{
     encode_piece_header, BlockRequest, Decoded, ExtendedHandshake, Framer, Handshake, Message,
@@ -93,6 +94,9 @@ const MAX_WITHDRAWN: usize = MAX_PIPELINE as usize;
 
 /// How many allowed-fast pieces we grant a peer that has few pieces (BEP 6 suggests 10).
 pub(crate) const ALLOWED_FAST_COUNT: usize = 10;
+
+/// How many of the peer's `suggest piece` messages we remember (the most recent).
+const MAX_SUGGESTED: usize = 16;
 
 /// What the peer did, for the session and the torrent to act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,6 +171,8 @@ pub(crate) struct PeerConn {
     allowed_fast_in: Vec<u32>,
     /// Pieces we let the peer request while we choke it (BEP 6).
     allowed_fast_out: Vec<u32>,
+    /// Pieces the peer suggested we download (BEP 6), oldest first.
+    suggested_in: Vec<u32>,
     /// The peer's requests we have not answered yet, oldest first.
     inbound: VecDeque<BlockRequest>,
     /// Of `inbound`, those handed to the torrent for reading.
@@ -225,6 +231,7 @@ impl PeerConn {
             outstanding: VecDeque::new(),
             allowed_fast_in: Vec::new(),
             allowed_fast_out: Vec::new(),
+            suggested_in: Vec::new(),
             inbound: VecDeque::new(),
             reading: Vec::new(),
             withdrawn: VecDeque::new(),
@@ -311,6 +318,27 @@ impl PeerConn {
 
     pub(crate) fn outstanding_count(&self) -> usize {
         self.outstanding.len()
+    }
+
+    /// When the transport connected (or the connection was accepted).
+    pub(crate) fn connected_at(&self) -> Instant {
+        self.connected_at
+    }
+
+    /// What the peer offers us now, for the picker: its pieces, its allowed-fast pieces while
+    /// it chokes us, its suggestions. `None` before the handshake.
+    pub(crate) fn pieces(&self) -> Option<PeerPieces<'_>> {
+        Some(PeerPieces {
+            has: self.peer_has.as_ref()?,
+            allowed_fast: self.peer_choking.then_some(&self.allowed_fast_in[..]),
+            suggested: &self.suggested_in,
+            outstanding: self.outstanding.len(),
+        })
+    }
+
+    /// Whether the peer has requests we have not started reading.
+    pub(crate) fn has_blocks_to_read(&self) -> bool {
+        self.inbound.len() > self.reading.len()
     }
 
     // ---- transport -----------------------------------------------------------------------
@@ -788,6 +816,12 @@ impl PeerConn {
                     return violation(Violation::FastNotNegotiated);
                 }
                 check_piece(i)?;
+                if !self.suggested_in.contains(&i) {
+                    if self.suggested_in.len() >= MAX_SUGGESTED {
+                        self.suggested_in.remove(0);
+                    }
+                    self.suggested_in.push(i);
+                }
             }
             Message::RejectRequest(r) => {
                 if !self.fast() {
@@ -926,12 +960,28 @@ impl PeerConn {
                 !self.outstanding.iter().any(|o| o.request == *r),
                 "the picker never hands a peer a block twice"
             );
+            debug_assert!(
+                self.may_request(r.index),
+                "the picker only picks pieces the peer may serve"
+            );
             self.outstanding.push_back(Outstanding {
                 request: *r,
                 sent: now,
             });
             self.queue(&Message::Request(*r));
         }
+    }
+
+    /// Withdraws one of our requests (another peer delivered the block in endgame): sends
+    /// `cancel` and ignores the block if it still arrives. Returns whether it was outstanding.
+    pub(crate) fn cancel(&mut self, request: BlockRequest) -> bool {
+        let Some(at) = self.outstanding.iter().position(|o| o.request == request) else {
+            return false;
+        };
+        self.outstanding.remove(at);
+        self.queue(&Message::Cancel(request));
+        self.withdraw(&[request]);
+        true
     }
 
     /// Checks the invariants in the module documentation.

@@ -2,9 +2,13 @@
 //!
 //! See [`Session`] for the driving contract.
 
+mod engine;
 mod io;
 #[cfg(test)]
 mod tests;
+
+pub use crate::picker::Priority;
+pub use engine::CommandError;
 
 pub use io::{
     Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, Input, Output, StorageError,
@@ -19,8 +23,9 @@ use smallvec::SmallVec;
 
 use crate::bitfield::Bitfield;
 use crate::id::{ConnId, InfoHashes, PeerId, RequestId, TorrentId};
-use crate::metainfo::{Info, Version};
+use crate::metainfo::{Info, Version, BLOCK_LEN};
 use crate::peer::{DisconnectReason, PeerConfig, PeerConn, PeerEvent, ALLOWED_FAST_COUNT};
+use crate::rate::TokenBucket;
 use crate::rng::Rng;
 use crate::slots::Slots;
 use crate::time::Instant;
@@ -40,8 +45,14 @@ pub struct Config {
     pub listen_port: Option<u16>,
     /// The most connections, all torrents together.
     pub max_connections: usize,
-    /// How many peers we upload to at once, per torrent.
+    /// How many peers we upload to at once, per torrent, the optimistic unchoke included.
     pub unchoke_slots: usize,
+    /// Upload limit for all torrents together, in bytes per second of block payload; 0 means
+    /// unlimited. Per-torrent limits: [`Session::set_torrent_limits`].
+    pub upload_rate_limit: u64,
+    /// Download limit for all torrents together, in bytes per second of requested blocks;
+    /// 0 means unlimited.
+    pub download_rate_limit: u64,
     /// The most bytes of disk reads in flight; reads wait above it (back-pressure).
     pub max_disk_read_bytes: u64,
     /// The most bytes handed to a connection's socket and not yet flushed before we stop
@@ -61,6 +72,8 @@ impl Default for Config {
             listen_port: None,
             max_connections: 500,
             unchoke_slots: 8,
+            upload_rate_limit: 0,
+            download_rate_limit: 0,
             max_disk_read_bytes: 16 * 1024 * 1024,
             max_unflushed_bytes: 1024 * 1024,
             peer: PeerConfig::DEFAULT,
@@ -169,7 +182,8 @@ pub struct TorrentStatus {
     pub uploaded: u64,
     /// Connections that completed the handshake.
     pub peers: usize,
-    /// Whether every piece is verified and stored.
+    /// Whether every wanted piece (priority other than [`Priority::Skip`]) is verified and
+    /// stored.
     pub finished: bool,
 }
 
@@ -212,6 +226,10 @@ struct Conn {
     torrent: Option<TorrentId>,
     /// Bytes handed to the runtime since the last [`Input::Flushed`].
     unflushed: u64,
+    /// When we last unchoked the peer.
+    last_unchoked: Option<Instant>,
+    /// When the peer got the optimistic unchoke slot, while it holds it.
+    optimistic_since: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -242,7 +260,10 @@ enum Job {
 ///   disk and hash results) and [`handle_timeout`](Self::handle_timeout) when the deadline
 ///   passes (spurious calls are harmless);
 /// - **commands**: methods such as [`add_torrent`](Self::add_torrent),
-///   [`connect`](Self::connect), [`accept`](Self::accept), [`remove_torrent`](Self::remove_torrent);
+///   [`connect`](Self::connect), [`accept`](Self::accept), [`remove_torrent`](Self::remove_torrent),
+///   and the download policy: [`set_file_priority`](Self::set_file_priority),
+///   [`set_sequential`](Self::set_sequential), [`set_piece_deadline`](Self::set_piece_deadline)
+///   (streaming), [`set_torrent_limits`](Self::set_torrent_limits);
 /// - **out**: [`poll_output`](Self::poll_output) until it returns `None`, performing every
 ///   [`Output`] in order. This must happen after *every* in-call and command, before the
 ///   next one (debug builds assert it);
@@ -284,9 +305,7 @@ enum Job {
 #[derive(Debug)]
 pub struct Session {
     config: Config,
-    /// The session's randomness; the picker's tie-breaks and the choker's optimistic unchokes
-    /// draw from it as they arrive with the torrent engine.
-    #[allow(dead_code)]
+    /// The session's randomness: the choker draws from it, each torrent's picker from a fork.
     rng: Rng,
     peer_id: PeerId,
     torrents: Slots<Torrent>,
@@ -297,12 +316,24 @@ pub struct Session {
     next_request: u64,
     disk_read_bytes: u64,
     outputs: VecDeque<Output>,
+    /// The global upload limit (block reads for peers).
+    upload_limit: TokenBucket,
+    /// The global download limit (requests to peers).
+    download_limit: TokenBucket,
+    /// When the choker runs next; `None` while no peer is connected.
+    next_choke: Option<Instant>,
+    /// When rate-limit tokens return for connections that ran out.
+    rate_wakeup: Option<Instant>,
+    /// Connections waiting for rate-limit tokens.
+    rate_waiters: Vec<ConnId>,
 }
 
 impl Session {
     /// A session with no torrents and no connections.
     pub fn new(config: Config) -> Self {
         let mut rng = Rng::from_seed(config.rng_seed);
+        let (config_limit_up, config_limit_down) =
+            (config.upload_rate_limit, config.download_rate_limit);
         let peer_id = config.peer_id.unwrap_or_else(|| {
             let mut random = [0u8; 12];
             rng.fill(&mut random);
@@ -319,6 +350,11 @@ impl Session {
             next_request: 0,
             disk_read_bytes: 0,
             outputs: VecDeque::new(),
+            upload_limit: engine::bucket(config_limit_up),
+            download_limit: engine::bucket(config_limit_down),
+            next_choke: None,
+            rate_wakeup: None,
+            rate_waiters: Vec::new(),
         }
     }
 
@@ -363,7 +399,8 @@ impl Session {
             Some(b) => b,
             None => Bitfield::new(piece_count),
         };
-        let id = TorrentId(self.torrents.insert(Torrent::new(info.clone(), have)));
+        let rng = self.rng.fork();
+        let id = TorrentId(self.torrents.insert(Torrent::new(info.clone(), have, rng)));
         for w in wire_ids {
             self.by_wire_id.insert(w, id);
         }
@@ -417,6 +454,8 @@ impl Session {
             peer: PeerConn::outgoing(now, addr, self.config.peer),
             torrent: Some(torrent),
             unflushed: 0,
+            last_unchoked: None,
+            optimistic_since: None,
         }));
         self.outputs.push_back(Output::Connect { conn, addr });
         Ok(conn)
@@ -435,6 +474,8 @@ impl Session {
             peer: PeerConn::incoming(now, addr, self.config.peer),
             torrent: None,
             unflushed: 0,
+            last_unchoked: None,
+            optimistic_since: None,
         })))
     }
 
@@ -509,6 +550,8 @@ impl Session {
         self.conns
             .iter()
             .filter_map(|(_, c)| c.peer.next_deadline())
+            .chain(self.next_choke)
+            .chain(self.rate_wakeup)
             .min()
     }
 
@@ -571,6 +614,12 @@ impl Session {
                 c.peer.handle_timeout(now);
                 self.after_activity(now, conn);
             }
+        }
+        if self.next_choke.is_some_and(|t| t <= now) {
+            self.choke_tick(now);
+        }
+        if self.rate_wakeup.is_some_and(|t| t <= now) {
+            self.rate_wake(now);
         }
     }
 
@@ -689,6 +738,7 @@ impl Session {
             }
         }
         let addr = c.peer.addr();
+        self.next_choke.get_or_insert(now + engine::CHOKE_INTERVAL);
         self.torrents
             .get_mut(torrent.0)
             .expect("checked above")
@@ -744,18 +794,19 @@ impl Session {
                 }
                 PeerEvent::Have(piece) => {
                     if let Some(t) = self.torrents.get_mut(torrent.0) {
-                        t.picker.peer_has(piece);
+                        let full = c.peer.peer_has().is_some_and(Bitfield::is_full);
+                        t.picker.peer_has(piece, full);
                     }
                 }
                 PeerEvent::CanRequest | PeerEvent::WantsBlock(_) => {}
-                PeerEvent::InterestChanged => self.rechoke(torrent),
+                PeerEvent::InterestChanged => self.rechoke(now, torrent),
                 PeerEvent::Block { request, data } => {
-                    self.on_block(now, torrent, request, data);
+                    self.on_block(now, torrent, conn, request, data);
                 }
                 PeerEvent::RequestsDropped(requests) => {
                     if let Some(t) = self.torrents.get_mut(torrent.0) {
                         for r in requests {
-                            t.picker.request_dropped(r);
+                            t.picker.request_dropped(conn, r);
                         }
                     }
                 }
@@ -779,32 +830,63 @@ impl Session {
         }
         let interested = c.peer.peer_has().is_some_and(|p| t.wants_from(p));
         c.peer.set_interested(interested);
+        let mut wait_until: Option<Instant> = None;
         if interested && !c.peer.fully_choked() {
             let slots = c.peer.request_slots(now) as usize;
-            if slots > 0 {
+            // Download limit: one block's tokens per request.
+            let granted =
+                engine::grant_blocks(now, &mut self.download_limit, &mut t.download_limit, slots);
+            if slots > 0 && granted == 0 {
+                wait_until = Some(engine::tokens_at(
+                    now,
+                    &self.download_limit,
+                    &t.download_limit,
+                ));
+            }
+            if granted > 0 {
                 let mut picked = Vec::new();
-                let peer = &c.peer;
-                t.picker.pick(
-                    t.info.layout(),
-                    &t.have,
-                    |i| peer.may_request(i),
-                    slots,
-                    &mut picked,
-                );
+                if let Some(pieces) = c.peer.pieces() {
+                    t.picker.pick(conn, &pieces, granted, &mut picked);
+                }
+                let unused = (granted - picked.len()) as u64 * u64::from(BLOCK_LEN);
+                engine::give_back(&mut self.download_limit, &mut t.download_limit, unused);
                 c.peer.request(now, &picked);
             }
         }
-        // Reads for the peer's requests, within the disk and socket budgets.
-        if self.disk_read_bytes >= self.config.max_disk_read_bytes
-            || c.unflushed >= self.config.max_unflushed_bytes
+        // Reads for the peer's requests, within the disk, socket and upload budgets.
+        if self.disk_read_bytes < self.config.max_disk_read_bytes
+            && c.unflushed < self.config.max_unflushed_bytes
+            && c.peer.has_blocks_to_read()
         {
-            return;
+            let budget = (self.config.max_disk_read_bytes - self.disk_read_bytes)
+                .min(self.config.max_unflushed_bytes - c.unflushed);
+            let want = (budget / u64::from(BLOCK_LEN)).max(1) as usize;
+            let granted =
+                engine::grant_blocks(now, &mut self.upload_limit, &mut t.upload_limit, want);
+            if granted == 0 {
+                let at = engine::tokens_at(now, &self.upload_limit, &t.upload_limit);
+                wait_until = Some(wait_until.map_or(at, |w| w.min(at)));
+            }
+            let mut reads = Vec::new();
+            c.peer.take_blocks_to_read(granted, &mut reads);
+            let used: u64 = reads.iter().map(|r| u64::from(r.length)).sum();
+            engine::give_back(
+                &mut self.upload_limit,
+                &mut t.upload_limit,
+                granted as u64 * u64::from(BLOCK_LEN) - used,
+            );
+            self.issue_reads(torrent, conn, reads);
         }
-        let budget = (self.config.max_disk_read_bytes - self.disk_read_bytes)
-            .min(self.config.max_unflushed_bytes - c.unflushed);
-        let mut reads = Vec::new();
-        c.peer
-            .take_blocks_to_read((budget / 16384).max(1) as usize, &mut reads);
+        if let Some(at) = wait_until {
+            self.wait_for_tokens(conn, at);
+        }
+    }
+
+    /// Issues disk reads for blocks a peer requested.
+    fn issue_reads(&mut self, torrent: TorrentId, conn: ConnId, reads: Vec<BlockRequest>) {
+        let (Some(c), Some(t)) = (self.conns.get_mut(conn.0), self.torrents.get(torrent.0)) else {
+            return;
+        };
         for request in reads {
             let layout = t.info.layout();
             let Some(block) = layout.request(request.index, request.begin, request.length) else {
@@ -860,7 +942,7 @@ impl Session {
             while let Some(event) = c.peer.poll_event() {
                 if let PeerEvent::RequestsDropped(requests) = event {
                     for r in requests {
-                        t.picker.request_dropped(r);
+                        t.picker.request_dropped(conn, r);
                     }
                 }
             }
@@ -879,8 +961,9 @@ impl Session {
                 addr: c.peer.addr(),
                 reason,
             }));
+        self.rate_waiters.retain(|w| *w != conn);
         if let Some(torrent) = c.torrent {
-            self.rechoke(torrent);
+            self.rechoke(now, torrent);
             // Its upload slot may have gone to a peer that now needs reads and requests.
             let peers = self
                 .torrents
@@ -894,51 +977,32 @@ impl Session {
         }
     }
 
-    /// Upload slots: unchoke interested peers up to [`Config::unchoke_slots`], choke the
-    /// uninterested. (The rate-based choker replaces this in the torrent engine.)
-    fn rechoke(&mut self, torrent: TorrentId) {
-        let Some(t) = self.torrents.get(torrent.0) else {
-            return;
-        };
-        let peers = t.peers.clone();
-        let mut unchoked = peers
-            .iter()
-            .filter(|p| {
-                self.conns
-                    .get(p.0)
-                    .is_some_and(|c| !c.peer.is_choking_peer())
-            })
-            .count();
-        for p in peers {
-            let Some(c) = self.conns.get_mut(p.0) else {
-                continue;
-            };
-            let interested = c.peer.peer_is_interested();
-            if !interested && !c.peer.is_choking_peer() {
-                c.peer.set_choking(true);
-                unchoked -= 1;
-            } else if interested && c.peer.is_choking_peer() && unchoked < self.config.unchoke_slots
-            {
-                c.peer.set_choking(false);
-                unchoked += 1;
-            }
-        }
-    }
-
     // ---- pieces --------------------------------------------------------------------------
 
     fn on_block(
         &mut self,
-        _now: Instant,
+        now: Instant,
         torrent: TorrentId,
+        conn: ConnId,
         request: BlockRequest,
         data: bytes::Bytes,
     ) {
         let Some(t) = self.torrents.get_mut(torrent.0) else {
             return;
         };
-        let Some(complete) = t.picker.block_received(request) else {
+        let Some(received) = t.picker.block_received(conn, request) else {
             return; // a duplicate
+        };
+        let complete = received.piece_complete;
+        // Endgame: the other peers asked for this block need not send it.
+        for other in received.cancel {
+            if let Some(c) = self.conns.get_mut(other.0) {
+                c.peer.cancel(request);
+                self.flush(now, other);
+            }
+        }
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
         };
         t.downloaded += data.len() as u64;
         let layout = t.info.layout();
@@ -1072,7 +1136,8 @@ impl Session {
         let stored = hash_ok && !buf.write_failed;
         t.pieces.remove(&piece);
         if !stored {
-            t.picker.piece_failed(piece);
+            // The contributors are the smart-ban suspects (torrent-engine issue, later).
+            let _contributors = t.picker.piece_failed(piece);
             if !hash_ok {
                 self.outputs
                     .push_back(Output::Event(Event::HashFailed { torrent, piece }));
@@ -1082,7 +1147,7 @@ impl Session {
             t.have.set(piece, true);
             self.outputs
                 .push_back(Output::Event(Event::PieceVerified { torrent, piece }));
-            let finished = t.have.is_full() && !t.finished;
+            let finished = t.picker.is_finished() && !t.finished;
             if finished {
                 t.finished = true;
                 self.outputs

@@ -1,4 +1,4 @@
-//! Session tests with a minimal in-test driver: two sessions joined by an instant pipe, disk
+//! Session tests with a minimal in-test driver: a few sessions joined by instant pipes, disk
 //! and hashing done inline. The conformance-tests simulator does this with latency, bandwidth
 //! and many nodes; these tests pin down the session's own contract.
 
@@ -30,10 +30,12 @@ fn info_for(data: &[u8], piece_length: u32) -> Arc<Info> {
     Arc::new(Info::from_bytes(&raw).expect("test torrent is valid"))
 }
 
-/// One node: a session, its single-file disk, and the events it reported.
+/// One node: a session, its disk (the torrent's byte stream), and the events it reported.
 struct Node {
     session: Session,
     disk: Vec<u8>,
+    /// The torrent's files, from `DiskCmd::Open`: where each file starts in `disk`.
+    info: Option<Arc<Info>>,
     events: Vec<Event>,
     /// Outputs produced while another node's outputs were being performed.
     pending: Vec<Output>,
@@ -41,15 +43,17 @@ struct Node {
 
 struct Pair {
     now: Instant,
-    nodes: [Node; 2],
+    nodes: Vec<Node>,
     /// (node, conn) -> (peer node, peer conn) once both ends exist.
     links: HashMap<(usize, ConnId), (usize, ConnId)>,
     /// Bytes in flight: (to node, conn, data).
     wire: Vec<(usize, ConnId, Bytes)>,
-    /// Outgoing connects waiting to be accepted by the other node.
-    connects: Vec<(usize, ConnId)>,
+    /// Outgoing connects waiting to be accepted: (from node, conn, to node).
+    connects: Vec<(usize, ConnId, usize)>,
     /// Tampering: flip a byte of every piece payload sent by this node.
     corrupt_from: Option<usize>,
+    /// A stalled node: piece payloads it sends are lost.
+    stall_from: Option<usize>,
 }
 
 const A_ADDR: &str = "127.0.0.1:6881";
@@ -57,27 +61,53 @@ const B_ADDR: &str = "127.0.0.1:6882";
 
 impl Pair {
     fn new(seed: u64, disk_a: Vec<u8>, disk_b: Vec<u8>) -> Self {
-        let node = |s: u64, disk| Node {
-            session: Session::new(Config {
-                rng_seed: s,
-                ..Config::default()
-            }),
-            disk,
-            events: Vec::new(),
-            pending: Vec::new(),
+        let config = |s| Config {
+            rng_seed: s,
+            ..Config::default()
         };
+        Self::with_nodes(vec![(config(seed), disk_a), (config(seed + 1), disk_b)])
+    }
+
+    fn with_nodes(nodes: Vec<(Config, Vec<u8>)>) -> Self {
         Self {
             now: Instant::ZERO,
-            nodes: [node(seed, disk_a), node(seed + 1, disk_b)],
+            nodes: nodes
+                .into_iter()
+                .map(|(config, disk)| Node {
+                    session: Session::new(config),
+                    disk,
+                    info: None,
+                    events: Vec::new(),
+                    pending: Vec::new(),
+                })
+                .collect(),
             links: HashMap::new(),
             wire: Vec::new(),
             connects: Vec::new(),
             corrupt_from: None,
+            stall_from: None,
         }
     }
 
     fn addr(node: usize) -> SocketAddr {
-        [A_ADDR, B_ADDR][node].parse().unwrap()
+        match node {
+            0 => A_ADDR.parse().unwrap(),
+            1 => B_ADDR.parse().unwrap(),
+            n => SocketAddr::from(([127, 0, 0, 1], 6881 + n as u16)),
+        }
+    }
+
+    fn node_at(addr: SocketAddr) -> usize {
+        usize::from(addr.port() - 6881)
+    }
+
+    /// Where span bytes of `file` at `offset` lie in node `n`'s disk.
+    fn disk_offset(&self, n: usize, file: usize, offset: u64) -> usize {
+        let info = self.nodes[n]
+            .info
+            .as_ref()
+            .expect("DiskCmd::Open came first");
+        (info.files()[file].offset() + offset) as usize
     }
 
     /// Feeds an input to node `n` and takes its outputs at once, as the contract requires.
@@ -92,11 +122,16 @@ impl Pair {
         queue.extend(std::iter::from_fn(|| self.nodes[n].session.poll_output()));
         while let Some(output) = queue.pop_front() {
             match output {
-                Output::Connect { conn, .. } => self.connects.push((n, conn)),
+                Output::Connect { conn, addr } => {
+                    self.connects.push((n, conn, Self::node_at(addr)));
+                }
                 Output::Send { conn, head, body } => {
                     if let Some(&(peer, peer_conn)) = self.links.get(&(n, conn)) {
                         let mut bytes = BytesMut::from(&head[..]);
                         if let Some(body) = body {
+                            if self.stall_from == Some(n) {
+                                continue;
+                            }
                             let mut body = BytesMut::from(&body[..]);
                             if self.corrupt_from == Some(n) {
                                 body[0] ^= 0xff;
@@ -119,7 +154,7 @@ impl Pair {
                 }) => {
                     let mut at = 0;
                     for span in spans {
-                        let off = span.offset as usize;
+                        let off = self.disk_offset(n, span.file, span.offset);
                         let len = span.length as usize;
                         self.nodes[n].disk[off..off + len].copy_from_slice(&data[at..at + len]);
                         at += len;
@@ -130,12 +165,13 @@ impl Pair {
                 Output::Disk(DiskCmd::Read { req, spans, .. }) => {
                     let mut out = Vec::new();
                     for span in spans {
-                        let off = span.offset as usize;
+                        let off = self.disk_offset(n, span.file, span.offset);
                         out.extend_from_slice(&self.nodes[n].disk[off..off + span.length as usize]);
                     }
                     let result = Ok(DiskDone::Read(out.into()));
                     self.feed(n, Input::DiskDone { req, result }, &mut queue);
                 }
+                Output::Disk(DiskCmd::Open { info, .. }) => self.nodes[n].info = Some(info),
                 Output::Disk(_) => {}
                 Output::Hash(job) => {
                     let mut h = Sha1::new();
@@ -160,10 +196,27 @@ impl Pair {
     /// Delivers everything in flight until quiet, advancing time by 10 ms per round.
     fn run(&mut self, rounds: usize) {
         for _ in 0..rounds {
-            self.drain(0);
-            self.drain(1);
-            for (n, conn) in std::mem::take(&mut self.connects) {
-                let peer = 1 - n;
+            self.step();
+        }
+    }
+
+    /// Runs until `done` holds, at most `rounds` rounds; returns whether it held.
+    fn run_until(&mut self, rounds: usize, mut done: impl FnMut(&Self) -> bool) -> bool {
+        for _ in 0..rounds {
+            if done(self) {
+                return true;
+            }
+            self.step();
+        }
+        done(self)
+    }
+
+    fn step(&mut self) {
+        {
+            for n in 0..self.nodes.len() {
+                self.drain(n);
+            }
+            for (n, conn, peer) in std::mem::take(&mut self.connects) {
                 let accepted = self.nodes[peer]
                     .session
                     .accept(self.now, Self::addr(n))
@@ -190,7 +243,7 @@ impl Pair {
                 self.drain(to);
             }
             self.now += Duration::from_millis(10);
-            for n in 0..2 {
+            for n in 0..self.nodes.len() {
                 if self.nodes[n]
                     .session
                     .poll_timeout()
@@ -388,4 +441,294 @@ fn a_request_flood_while_choked_is_cut_off() {
             ..
         })
     )));
+}
+
+/// A v1 multi-file torrent over `data`, cut into files of `sizes` bytes.
+fn multi_file_info(data: &[u8], sizes: &[usize], piece_length: u32) -> Arc<Info> {
+    assert_eq!(sizes.iter().sum::<usize>(), data.len());
+    let mut pieces = Vec::new();
+    for chunk in data.chunks(piece_length as usize) {
+        pieces.extend_from_slice(&Sha1::digest(chunk));
+    }
+    let mut files = b"l".to_vec();
+    for (i, size) in sizes.iter().enumerate() {
+        let name = format!("f{i}");
+        files.extend_from_slice(
+            format!("d6:lengthi{size}e4:pathl{}:{name}ee", name.len()).as_bytes(),
+        );
+    }
+    files.push(b'e');
+    let mut raw = Vec::new();
+    let mut d = DictWriter::new(&mut raw);
+    d.raw(b"files", &files);
+    d.bytes(b"name", b"multi");
+    d.int(b"piece length", i64::from(piece_length));
+    d.bytes(b"pieces", &pieces);
+    d.finish();
+    Arc::new(Info::from_bytes(&raw).expect("test torrent is valid"))
+}
+
+fn config(seed: u64) -> Config {
+    Config {
+        rng_seed: seed,
+        ..Config::default()
+    }
+}
+
+fn finished(pair: &Pair, node: usize, torrent: TorrentId) -> bool {
+    pair.nodes[node]
+        .session
+        .torrent_status(torrent)
+        .is_some_and(|s| s.finished)
+}
+
+/// Adds `info` to every node (the nodes in `seeds` with every piece) and drains.
+fn add_everywhere(pair: &mut Pair, info: &Arc<Info>, seeds: &[usize]) -> Vec<TorrentId> {
+    let pieces = info.layout().piece_count();
+    let ids = (0..pair.nodes.len())
+        .map(|n| {
+            let add = AddTorrent::new(info.clone());
+            let add = if seeds.contains(&n) {
+                add.with_have(Bitfield::full(pieces))
+            } else {
+                add
+            };
+            pair.nodes[n].session.add_torrent(pair.now, add).unwrap()
+        })
+        .collect();
+    for n in 0..pair.nodes.len() {
+        pair.drain(n);
+    }
+    ids
+}
+
+#[test]
+fn a_swarm_of_one_seed_and_three_leechers_completes_with_two_upload_slots() {
+    let data = payload(24 * 16384 + 500);
+    let info = info_for(&data, 32768);
+    let mut seed_config = config(10);
+    seed_config.unchoke_slots = 2;
+    let mut nodes = vec![(seed_config, data.clone())];
+    for n in 1..4 {
+        nodes.push((config(10 + n), vec![0; data.len()]));
+    }
+    let mut pair = Pair::with_nodes(nodes);
+    let ids = add_everywhere(&mut pair, &info, &[0]);
+    // Leechers 1..3 connect to the seed; 3 also to 1 and 2, so blocks flow between leechers.
+    for (from, to) in [(1, 0), (2, 0), (3, 0), (3, 1), (3, 2)] {
+        pair.nodes[from]
+            .session
+            .connect(pair.now, ids[from], Pair::addr(to))
+            .unwrap();
+        pair.drain(from);
+    }
+    let mut most_unchoked = 0;
+    let done = pair.run_until(20_000, |p| {
+        most_unchoked = most_unchoked.max(
+            p.nodes[0]
+                .session
+                .peers(p.now, ids[0])
+                .iter()
+                .filter(|i| !i.am_choking)
+                .count(),
+        );
+        (1..4).all(|n| finished(p, n, ids[n]))
+    });
+    assert!(done, "every leecher finished");
+    for n in 1..4 {
+        assert!(pair.nodes[n].disk == data, "node {n} holds the payload");
+    }
+    assert!(most_unchoked <= 2, "the seed never exceeds its slots");
+    let uploaded: Vec<u64> = (0..4)
+        .map(|n| {
+            pair.nodes[n]
+                .session
+                .torrent_status(ids[n])
+                .unwrap()
+                .uploaded
+        })
+        .collect();
+    assert!(
+        uploaded[0] >= data.len() as u64,
+        "the seed uploaded at least one copy: {uploaded:?}"
+    );
+    let total = uploaded.iter().sum::<u64>();
+    let needed = 3 * data.len() as u64;
+    assert!(
+        total >= needed && total <= needed + 8 * 16384,
+        "each leecher got every byte, endgame duplicated at most a few blocks: {uploaded:?}"
+    );
+}
+
+#[test]
+fn a_stalled_seeds_blocks_return_to_the_pool_and_come_from_another_seed() {
+    let data = payload(16 * 16384);
+    let info = info_for(&data, 65536);
+    let mut leech_config = config(21);
+    leech_config.peer.request_timeout = Duration::from_secs(2);
+    let mut pair = Pair::with_nodes(vec![
+        (config(20), data.clone()),
+        (leech_config, vec![0; data.len()]),
+        (config(22), data.clone()),
+    ]);
+    pair.stall_from = Some(0);
+    let ids = add_everywhere(&mut pair, &info, &[0, 2]);
+    let stalled = pair.nodes[1]
+        .session
+        .connect(pair.now, ids[1], Pair::addr(0))
+        .unwrap();
+    pair.run(50);
+    let picker_holds = |pair: &Pair| {
+        pair.nodes[1]
+            .session
+            .torrents
+            .get(ids[1].0)
+            .unwrap()
+            .picker
+            .requested_from(stalled)
+    };
+    let before = picker_holds(&pair);
+    assert!(before > 1, "requests went to the stalled seed");
+    let snubbed = |pair: &Pair| {
+        pair.nodes[1]
+            .session
+            .peers(pair.now, ids[1])
+            .iter()
+            .any(|p| p.conn == stalled && p.snubbed)
+    };
+    assert!(!snubbed(&pair));
+    assert!(pair.run_until(300, snubbed), "the request timeout snubs it");
+    // A snubbed peer keeps one request in flight (to notice when it recovers).
+    assert!(
+        picker_holds(&pair) <= 1,
+        "its {before} blocks are back in the pool"
+    );
+    assert!(!finished(&pair, 1, ids[1]));
+    // A healthy seed arrives and serves everything.
+    pair.nodes[1]
+        .session
+        .connect(pair.now, ids[1], Pair::addr(2))
+        .unwrap();
+    assert!(pair.run_until(2_000, |p| finished(p, 1, ids[1])));
+    assert!(pair.nodes[1].disk == data);
+    assert_eq!(
+        pair.nodes[2]
+            .session
+            .torrent_status(ids[2])
+            .unwrap()
+            .uploaded,
+        data.len() as u64,
+        "the healthy seed sent every block"
+    );
+}
+
+#[test]
+fn an_upload_limit_paces_the_seed() {
+    let data = payload(32 * 16384);
+    let info = info_for(&data, 65536);
+    let mut seed_config = config(30);
+    seed_config.upload_rate_limit = 128 * 1024;
+    let mut pair = Pair::with_nodes(vec![
+        (seed_config, data.clone()),
+        (config(31), vec![0; data.len()]),
+    ]);
+    let ids = add_everywhere(&mut pair, &info, &[0]);
+    pair.nodes[1]
+        .session
+        .connect(pair.now, ids[1], Pair::addr(0))
+        .unwrap();
+    assert!(pair.run_until(2_000, |p| finished(p, 1, ids[1])));
+    assert!(pair.nodes[1].disk == data);
+    // 512 KiB at 128 KiB/s with a 26 KiB burst: at least 3.7 s, and not much more than 4 s.
+    let elapsed = pair.now - Instant::ZERO;
+    assert!(
+        elapsed >= Duration::from_millis(3700) && elapsed <= Duration::from_millis(4600),
+        "took {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_per_torrent_download_limit_paces_the_leecher() {
+    let data = payload(16 * 16384);
+    let info = info_for(&data, 65536);
+    let mut pair = Pair::new(40, data.clone(), vec![0; data.len()]);
+    let ids = add_everywhere(&mut pair, &info, &[0]);
+    pair.nodes[1]
+        .session
+        .set_torrent_limits(pair.now, ids[1], 0, 64 * 1024)
+        .unwrap();
+    pair.drain(1);
+    pair.nodes[1]
+        .session
+        .connect(pair.now, ids[1], Pair::addr(0))
+        .unwrap();
+    assert!(pair.run_until(2_000, |p| finished(p, 1, ids[1])));
+    // 256 KiB at 64 KiB/s with a one-block burst: about 3.75 s.
+    let elapsed = pair.now - Instant::ZERO;
+    assert!(
+        elapsed >= Duration::from_millis(3500) && elapsed <= Duration::from_millis(4500),
+        "took {elapsed:?}"
+    );
+    assert_eq!(
+        pair.nodes[1].session.set_torrent_limits(
+            pair.now,
+            TorrentId(crate::slots::SlotKey {
+                slot: 9,
+                generation: 9
+            }),
+            0,
+            0
+        ),
+        Err(CommandError::UnknownTorrent)
+    );
+}
+
+#[test]
+fn skipped_files_are_not_downloaded_and_the_torrent_finishes_without_them() {
+    // Three files over 6 pieces of 32 KiB: f0 = pieces 0-1, f1 = pieces 2-3 (and the first
+    // bytes of piece 4), f2 = the rest of piece 4 and piece 5.
+    let piece = 32768;
+    let sizes = [2 * piece, 2 * piece + 100, 2 * piece - 100];
+    let data = payload(6 * piece);
+    let info = multi_file_info(&data, &sizes, piece as u32);
+    let mut pair = Pair::new(50, data.clone(), vec![0; data.len()]);
+    let ids = add_everywhere(&mut pair, &info, &[0]);
+    pair.nodes[1]
+        .session
+        .set_file_priority(pair.now, ids[1], 1, Priority::Skip)
+        .unwrap();
+    pair.drain(1);
+    assert_eq!(
+        pair.nodes[1]
+            .session
+            .set_file_priority(pair.now, ids[1], 3, Priority::Skip),
+        Err(CommandError::FileOutOfRange { file: 3, files: 3 })
+    );
+    pair.nodes[1]
+        .session
+        .connect(pair.now, ids[1], Pair::addr(0))
+        .unwrap();
+    assert!(pair.run_until(1_000, |p| finished(p, 1, ids[1])));
+    pair.run(20);
+    let have = pair.nodes[1].session.have(ids[1]).unwrap().clone();
+    assert_eq!(
+        (0..6).map(|i| have.get(i)).collect::<Vec<_>>(),
+        [true, true, false, false, true, true],
+        "piece 4 is shared with the wanted f2"
+    );
+    let finished_events = pair.nodes[1]
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::TorrentFinished { .. }))
+        .count();
+    assert_eq!(finished_events, 1);
+    // Wanting the file again resumes the download.
+    pair.nodes[1]
+        .session
+        .set_file_priority(pair.now, ids[1], 1, Priority::Normal)
+        .unwrap();
+    assert!(!finished(&pair, 1, ids[1]));
+    pair.drain(1);
+    assert!(pair.run_until(1_000, |p| finished(p, 1, ids[1])));
+    assert!(pair.nodes[1].disk == data);
 }
