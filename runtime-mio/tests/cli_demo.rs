@@ -5,7 +5,16 @@ use std::process::Command;
 #[test]
 fn demo_swarm_downloads_and_verifies_over_loopback() {
     let out = Command::new(env!("CARGO_BIN_EXE_bitshoal"))
-        .args(["demo", "--size-mib", "3", "--leechers", "3", "--json"])
+        .args([
+            "demo",
+            "--size-mib",
+            "3",
+            "--leechers",
+            "3",
+            "--json",
+            "--timeout-secs",
+            "120",
+        ])
         .output()
         .expect("bitshoal runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

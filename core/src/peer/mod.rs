@@ -102,10 +102,12 @@ const MAX_SUGGESTED: usize = 16;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum PeerEvent {
     /// The peer's set of pieces changed: a bitfield, have-all or have-none replaced it
-    /// (`old` is the set before, usually empty).
-    BitfieldReplaced { old: Bitfield },
-    /// The peer announced a piece.
-    Have(u32),
+    /// (`old` is the set before, usually empty; `new` the set as of this message: later
+    /// messages in the same batch may already have changed the peer's current set).
+    BitfieldReplaced { old: Bitfield, new: Bitfield },
+    /// The peer announced a piece; `now_full` says whether that completed its set (as of
+    /// this message, not of the end of the batch).
+    Have { piece: u32, now_full: bool },
     /// The peer unchoked us, or allowed-fast pieces arrived: requests may go out.
     CanRequest,
     /// The peer's interest in our pieces changed.
@@ -744,8 +746,12 @@ impl PeerConn {
             }
             Message::Have(i) => {
                 check_piece(i)?;
-                if self.peer_has.as_mut().is_some_and(|b| b.set(i, true)) {
-                    self.events.push_back(PeerEvent::Have(i));
+                if let Some(has) = self.peer_has.as_mut() {
+                    if has.set(i, true) {
+                        let now_full = has.is_full();
+                        self.events
+                            .push_back(PeerEvent::Have { piece: i, now_full });
+                    }
                 }
             }
             Message::Bitfield(bytes) => {
@@ -872,11 +878,13 @@ impl PeerConn {
     }
 
     fn replace_bitfield(&mut self, bitfield: Bitfield) {
+        let new = bitfield.clone();
         let old = self
             .peer_has
             .replace(bitfield)
             .unwrap_or_else(|| Bitfield::new(0));
-        self.events.push_back(PeerEvent::BitfieldReplaced { old });
+        self.events
+            .push_back(PeerEvent::BitfieldReplaced { old, new });
     }
 
     fn on_request(

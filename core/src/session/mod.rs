@@ -784,18 +784,14 @@ impl Session {
                 continue;
             };
             match event {
-                PeerEvent::BitfieldReplaced { old } => {
-                    let Some(t) = self.torrents.get_mut(torrent.0) else {
-                        continue;
-                    };
-                    if let Some(new) = c.peer.peer_has() {
-                        t.picker.replace_peer_pieces(&old, new);
+                PeerEvent::BitfieldReplaced { old, new } => {
+                    if let Some(t) = self.torrents.get_mut(torrent.0) {
+                        t.picker.replace_peer_pieces(&old, &new);
                     }
                 }
-                PeerEvent::Have(piece) => {
+                PeerEvent::Have { piece, now_full } => {
                     if let Some(t) = self.torrents.get_mut(torrent.0) {
-                        let full = c.peer.peer_has().is_some_and(Bitfield::is_full);
-                        t.picker.peer_has(piece, full);
+                        t.picker.peer_has(piece, now_full);
                     }
                 }
                 PeerEvent::CanRequest | PeerEvent::WantsBlock(_) => {}
@@ -939,11 +935,20 @@ impl Session {
         c.peer.close(reason.clone());
         let reason = c.peer.closed_reason().cloned().unwrap_or(reason);
         if let Some(t) = c.torrent.and_then(|t| self.torrents.get_mut(t.0)) {
+            // Events not yet applied still change what the picker counts for this peer; apply
+            // them so that taking the peer's final set away leaves the counts exact.
             while let Some(event) = c.peer.poll_event() {
-                if let PeerEvent::RequestsDropped(requests) = event {
-                    for r in requests {
-                        t.picker.request_dropped(conn, r);
+                match event {
+                    PeerEvent::RequestsDropped(requests) => {
+                        for r in requests {
+                            t.picker.request_dropped(conn, r);
+                        }
                     }
+                    PeerEvent::BitfieldReplaced { old, new } => {
+                        t.picker.replace_peer_pieces(&old, &new);
+                    }
+                    PeerEvent::Have { piece, now_full } => t.picker.peer_has(piece, now_full),
+                    _ => {}
                 }
             }
             if let Some(has) = c.peer.peer_has() {

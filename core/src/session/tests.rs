@@ -732,3 +732,60 @@ fn skipped_files_are_not_downloaded_and_the_torrent_finishes_without_them() {
     assert!(pair.run_until(1_000, |p| finished(p, 1, ids[1])));
     assert!(pair.nodes[1].disk == data);
 }
+
+/// Regression: when a peer's have-none and the haves that completed its set arrived in one
+/// read, the session judged "the peer is now a seed" from the peer's set at the end of the
+/// batch instead of at each message, and the picker's availability counts went below zero
+/// (a panic in debug builds, corrupt counts in release). Same for a bitfield followed by haves
+/// and then a disconnect.
+#[test]
+fn haves_completing_a_set_in_one_read_keep_availability_exact() {
+    let data = payload(8 * 16384);
+    let info = info_for(&data, 16384);
+    for fast in [true, false] {
+        let mut s = Session::new(Config::default());
+        let torrent = s
+            .add_torrent(Instant::ZERO, AddTorrent::new(info.clone()))
+            .unwrap();
+        let _ = std::iter::from_fn(|| s.poll_output()).count();
+        let conn = s.accept(Instant::ZERO, Pair::addr(0)).unwrap();
+        let reserved = if fast { Reserved::FAST } else { Reserved::NONE };
+        let mut bytes = BytesMut::new();
+        Handshake::new(reserved, &info.hashes(), PeerId([7; 20])).encode(&mut bytes);
+        let first = if fast {
+            crate::wire::Message::HaveNone
+        } else {
+            crate::wire::Message::Bitfield(Bytes::from_static(&[0b1000_0000]))
+        };
+        let _ = first.encode(&mut bytes);
+        for piece in 0..8 {
+            let _ = crate::wire::Message::Have(piece).encode(&mut bytes);
+        }
+        s.handle_input(Instant::ZERO, Input::Received { conn, data: bytes });
+        let outputs: Vec<Output> = std::iter::from_fn(|| s.poll_output()).collect();
+        assert!(
+            !outputs
+                .iter()
+                .any(|o| matches!(o, Output::Event(Event::PeerDisconnected { .. }))),
+            "the peer stays connected"
+        );
+        let t = s.torrents.get(torrent.0).unwrap();
+        for piece in 0..8 {
+            assert_eq!(
+                t.picker.availability(piece),
+                1,
+                "piece {piece}, fast {fast}"
+            );
+        }
+        assert!(s.disconnect(Instant::ZERO, conn));
+        let _ = std::iter::from_fn(|| s.poll_output()).count();
+        let t = s.torrents.get(torrent.0).unwrap();
+        for piece in 0..8 {
+            assert_eq!(
+                t.picker.availability(piece),
+                0,
+                "piece {piece} after leaving"
+            );
+        }
+    }
+}

@@ -39,6 +39,9 @@ pub(crate) struct DemoArgs {
     /// Keep the temporary folder (payload, torrent, downloads) and print its path.
     #[arg(long)]
     keep: bool,
+    /// Give up (exit non-zero) if the swarm has not finished after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_secs: u64,
 }
 
 /// What each client thread reports.
@@ -125,7 +128,17 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
         let tx = tx.clone();
         let stop_after_seeding = !seed;
         handles.push(thread::spawn(move || {
-            drive(index, client, torrent, stop_after_seeding, tx)
+            // A client that panics must end the demo with an error, not leave it waiting.
+            let reporter = tx.clone();
+            let run = std::panic::AssertUnwindSafe(|| {
+                drive(index, client, torrent, stop_after_seeding, tx)
+            });
+            if std::panic::catch_unwind(run).is_err() {
+                let _ = reporter.send(Report::Failed {
+                    client: index,
+                    error: "the client panicked (a bug: please report it)".into(),
+                });
+            }
         }));
     }
     drop(tx);
@@ -133,7 +146,7 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
     let bars = Bars::new(&args, clients, pieces);
     let mut done = 0;
     let mut downloaded_total = 0;
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
     while done < args.leechers {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(Report::Progress {
@@ -160,7 +173,13 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
                 return Err(format!("client {client}: {error}").into());
             }
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
-            Err(_) => return Err("the swarm did not finish within 10 minutes".into()),
+            Err(_) => {
+                return Err(format!(
+                    "the swarm did not finish within {} seconds",
+                    args.timeout_secs
+                )
+                .into())
+            }
         }
     }
     let elapsed = started.elapsed();
