@@ -2,8 +2,9 @@
 //! whose every socket read and write is bounded by the time left.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::{mpsc, Arc};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
@@ -11,6 +12,7 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use url::{Host, Url};
 
 use super::error::Fail;
+use crate::resolve::resolve;
 
 /// The time left until `deadline`, or [`Fail::TimedOut`] if none is.
 pub(crate) fn remaining(deadline: Instant) -> Result<Duration, Fail> {
@@ -23,21 +25,36 @@ pub(crate) fn remaining(deadline: Instant) -> Result<Duration, Fail> {
 }
 
 /// The addresses of `url`'s host: IP literals as they are, names through the system resolver.
-fn addresses(url: &Url, port: u16) -> Result<Vec<SocketAddr>, Fail> {
+fn addresses(url: &Url, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, Fail> {
     match url.host() {
         Some(Host::Ipv4(ip)) => Ok(vec![SocketAddr::new(IpAddr::V4(ip), port)]),
         Some(Host::Ipv6(ip)) => Ok(vec![SocketAddr::new(IpAddr::V6(ip), port)]),
-        Some(Host::Domain(name)) => {
-            let addrs: Vec<SocketAddr> = (name, port)
-                .to_socket_addrs()
-                .map_err(|e| Fail::Resolve(e.to_string()))?
-                .collect();
-            if addrs.is_empty() {
-                return Err(Fail::Resolve("no addresses".to_string()));
-            }
-            Ok(addrs)
-        }
+        Some(Host::Domain(name)) => lookup(name, port, deadline),
         None => Err(Fail::Resolve("no host".to_string())),
+    }
+}
+
+/// Resolves `name` within the deadline.
+///
+/// `getaddrinfo` has no timeout of its own and can block for many seconds, so it runs on a
+/// thread of its own; past the deadline that thread is left to finish on its own and its
+/// answer is dropped.
+fn lookup(name: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, Fail> {
+    let left = remaining(deadline)?;
+    let (tx, rx) = mpsc::channel();
+    let host = name.to_string();
+    thread::Builder::new()
+        .name("bitshoal-http-dns".to_string())
+        .spawn(move || {
+            let _ = tx.send(resolve(&host, port));
+        })
+        .map_err(|e| Fail::Resolve(format!("cannot start a lookup thread: {e}")))?;
+    match rx.recv_timeout(left) {
+        Ok(result) => result.map_err(|e| Fail::Resolve(e.message)),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(Fail::TimedOut),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(Fail::Resolve("the lookup thread failed".to_string()))
+        }
     }
 }
 
@@ -60,7 +77,7 @@ fn connect_tcp(
     connect_timeout: Duration,
     deadline: Instant,
 ) -> Result<TcpStream, Fail> {
-    let addrs = addresses(url, port)?;
+    let addrs = addresses(url, port, deadline)?;
     remaining(deadline)?;
     let mut last = String::new();
     for addr in addrs {

@@ -156,7 +156,8 @@ pub enum HttpError {
         /// The bound.
         max: u32,
     },
-    /// Another socket error (connection reset, closed mid-body, ...).
+    /// Another socket error (connection reset, ...). A server that closes before the end of
+    /// the body it announced is [`HttpError::Malformed`].
     Io {
         /// The URL.
         url: RedactedUrl,

@@ -9,8 +9,9 @@
 //! - The URL is parsed with the `url` crate; only `http` and `https` are fetched. The request
 //!   target is the URL's path and query exactly as given (a tracker's percent-encoded
 //!   `info_hash` goes out untouched); the fragment is never sent.
-//! - The host (a name, an IPv4 literal or a bracketed IPv6 literal) is resolved on the calling
-//!   thread; each address is tried in turn, each attempt bounded by
+//! - The host (a name, an IPv4 literal or a bracketed IPv6 literal) is resolved by the system
+//!   resolver within the deadline (on a helper thread, since `getaddrinfo` has no timeout of its
+//!   own); each address is tried in turn, each attempt bounded by
 //!   [`HttpOptions::connect_timeout`] and the overall deadline.
 //! - `https` runs over rustls (ring provider) with the Mozilla roots from `webpki-roots`, or
 //!   the caller's [`HttpOptions::tls_roots`].
@@ -325,8 +326,8 @@ impl HttpClient {
     }
 }
 
-/// A GET to run on an [`HttpPool`].
-#[derive(Clone, Debug)]
+/// A GET to run on an [`HttpPool`]. Its `Debug` shows the URL [redacted](RedactedUrl).
+#[derive(Clone)]
 pub struct HttpRequest {
     /// The caller's id for it, returned in [`HttpDone::id`].
     pub id: u64,
@@ -334,6 +335,17 @@ pub struct HttpRequest {
     pub url: String,
     /// How to fetch it.
     pub options: HttpOptions,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = Url::parse(&self.url).map(|u| RedactedUrl::new(&u).to_string());
+        f.debug_struct("HttpRequest")
+            .field("id", &self.id)
+            .field("url", &url.as_deref().unwrap_or("<invalid URL>"))
+            .field("options", &self.options)
+            .finish()
+    }
 }
 
 /// A finished GET.

@@ -518,6 +518,16 @@ fn errors_never_show_the_query_or_inner_path() {
             "{text}"
         );
     }
+    let request = HttpRequest {
+        id: 1,
+        url: url.clone(),
+        options: HttpOptions::default(),
+    };
+    let shown = format!("{request:?}");
+    assert!(
+        !shown.contains("SECRET") && shown.contains("/…/announce?…"),
+        "{shown}"
+    );
     let tracker: TrackerError = err.into();
     assert!(
         matches!(&tracker, TrackerError::Transport { message } if !message.contains("SECRET")),
