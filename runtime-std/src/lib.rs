@@ -8,6 +8,7 @@
 //! - [`workers`]: [`DiskPool`](workers::DiskPool) and [`HashPool`](workers::HashPool) run those
 //!   on threads and hand each result to a [`Sink`](workers::Sink), which wakes the event loop.
 //! - [`resolve`]: host name lookups on their own threads.
+//! - [`http`]: an HTTP(S) GET client for trackers and web seeds, blocking or on worker threads.
 //!
 //! A runtime wires them like this:
 //!
@@ -40,6 +41,7 @@
 //! ```
 pub mod create;
 pub mod hash;
+pub mod http;
 pub mod resolve;
 pub mod storage;
 pub mod workers;

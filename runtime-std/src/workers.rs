@@ -1,7 +1,8 @@
 //! Worker threads for the IO services, and how their completions reach the event loop.
 //!
 //! [`DiskPool`] runs [`DiskCmd`]s on a [`Storage`], [`HashPool`] runs [`HashJob`]s, and
-//! [`Resolver`](crate::resolve::Resolver) resolves host names; each on its own threads, so a
+//! [`Resolver`](crate::resolve::Resolver) resolves host names, [`HttpPool`](crate::http::HttpPool)
+//! runs HTTP GETs; each on its own threads, so a
 //! slow disk never holds up hashing and a slow name server holds up neither. Every finished job
 //! becomes one [`Completion`] handed to a [`Sink`]: a callback, or a channel plus a wake
 //! function (`mio::Waker::wake` for the mio runtime, a condvar or nothing for a thread that
@@ -28,6 +29,7 @@ use bitshoal_core::id::TorrentId;
 use bitshoal_core::session::{DiskCmd, HashJob, Input, StorageError};
 
 use crate::hash;
+use crate::http::HttpDone;
 use crate::resolve::Resolved;
 use crate::storage::Storage;
 
@@ -50,6 +52,8 @@ pub enum Completion {
     },
     /// A host name lookup is done.
     Resolved(Resolved),
+    /// An HTTP GET is done.
+    Http(HttpDone),
 }
 
 /// Where workers deliver completions; called on worker threads, cheap to clone.
