@@ -25,6 +25,14 @@
 //! [`Input::Flushed`] only if no send was queued since: the session's count of unflushed bytes
 //! (its back-pressure on reading blocks for a peer) stays exact although the writer runs on
 //! another thread.
+//!
+//! # Bounds
+//!
+//! Channels are unbounded, but what flows into them is not: a reader stops reading while 1 MiB
+//! it received waits unhandled (the peer's bytes back up into the socket, as they would in an
+//! event loop that does not read), accepted sockets beyond 64 waiting are closed at once, and
+//! the session bounds everything else (connections, outstanding disk and hash jobs, unflushed
+//! sends).
 
 mod net;
 
@@ -243,6 +251,9 @@ impl BlockingClient {
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Accepted { stream, addr } => {
+                if let Some(acceptor) = &self.acceptor {
+                    acceptor.taken();
+                }
                 // On a refusal (too many connections) the socket is dropped, closing it.
                 if let Ok(conn) = self.session.accept(self.now(), addr) {
                     if !self.attach(conn, stream) {
@@ -271,7 +282,10 @@ impl BlockingClient {
                 self.deferred.push_back(Input::ConnectFailed { conn });
             }
             Msg::Received { conn, data } => {
-                if self.conns.contains_key(&conn) {
+                if let Some(c) = self.conns.get(&conn) {
+                    // Handed to the session now, so the reader may go on (its bytes are the
+                    // session's to bound from here).
+                    c.threads.handled(data.len());
                     self.deferred.push_back(Input::Received { conn, data });
                 }
             }

@@ -8,6 +8,11 @@
 //!   [`Msg::Closed`] at end of stream or on an error; a **writer** blocks on its queue, writes
 //!   what it finds with vectored writes, and sends [`Msg::Flushed`] each time the queue is empty.
 //!
+//! Bounds: a reader stops reading while [`MAX_UNHANDLED_BYTES`] it sent are not yet handled by
+//! the session's thread (so a peer that sends faster than the session digests fills its own
+//! socket buffers, not our memory), and the acceptor drops connections while
+//! [`MAX_PENDING_ACCEPTS`] it sent are waiting.
+//!
 //! Stopping: [`ConnThreads::shutdown`] shuts the socket down in both directions, which wakes a
 //! reader blocked in `read` (it returns 0) and a writer blocked in `write` (it fails), and drops
 //! the writer's queue, which wakes a writer blocked on it. The acceptor is woken by a connection
@@ -16,9 +21,9 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -36,6 +41,14 @@ const MIN_READ: usize = 8 * 1024;
 
 /// The most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+
+/// The most received bytes of one connection in the channel, not yet handled by the session's
+/// thread; the reader waits above it.
+pub(super) const MAX_UNHANDLED_BYTES: usize = 1024 * 1024;
+
+/// The most accepted connections in the channel, not yet handed to the session; more are
+/// closed at once.
+pub(super) const MAX_PENDING_ACCEPTS: usize = 64;
 
 /// How long the acceptor rests after a failed `accept` (out of descriptors, usually) before
 /// trying again, so a persistent error does not spin a core.
@@ -105,6 +118,7 @@ pub(super) struct Outgoing {
 pub(super) struct Acceptor {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    pending: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -113,15 +127,22 @@ impl Acceptor {
     pub(super) fn spawn(listener: TcpListener, tx: Sender<Msg>) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
+        let pending = Arc::new(AtomicUsize::new(0));
+        let (stopped, queued) = (Arc::clone(&stop), Arc::clone(&pending));
         let thread = thread::Builder::new()
             .name("bitshoal-accept".into())
-            .spawn(move || accept_loop(&listener, &stopped, &tx))?;
+            .spawn(move || accept_loop(&listener, &stopped, &queued, &tx))?;
         Ok(Self {
             addr,
             stop,
+            pending,
             thread: Some(thread),
         })
+    }
+
+    /// The session's thread took one accepted connection off the channel.
+    pub(super) fn taken(&self) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// The address the listener is bound to.
@@ -148,14 +169,17 @@ impl Drop for Acceptor {
     }
 }
 
-fn accept_loop(listener: &TcpListener, stop: &AtomicBool, tx: &Sender<Msg>) {
+fn accept_loop(listener: &TcpListener, stop: &AtomicBool, pending: &AtomicUsize, tx: &Sender<Msg>) {
     loop {
         let accepted = listener.accept();
         if stop.load(Ordering::Acquire) {
             return;
         }
         match accepted {
+            // The session's thread is behind: refuse (by closing) rather than queue sockets.
+            Ok(_) if pending.load(Ordering::Acquire) >= MAX_PENDING_ACCEPTS => {}
             Ok((stream, addr)) => {
+                pending.fetch_add(1, Ordering::AcqRel);
                 if tx.send(Msg::Accepted { stream, addr }).is_err() {
                     return; // the client is gone
                 }
@@ -185,10 +209,49 @@ pub(super) fn connect(
         })
 }
 
+/// Received bytes of one connection sent to the session's thread and not yet handled there.
+#[derive(Debug, Default)]
+struct Unhandled {
+    /// The byte count, and whether the connection is shut down.
+    state: Mutex<(usize, bool)>,
+    /// Signalled when the count drops or the connection shuts down.
+    changed: Condvar,
+}
+
+impl Unhandled {
+    /// Waits until there is room for another read; `false` once the connection is shut down.
+    fn wait_for_room(&self) -> bool {
+        let guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = self
+            .changed
+            .wait_while(guard, |(bytes, closed)| {
+                !*closed && *bytes >= MAX_UNHANDLED_BYTES
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        !guard.1
+    }
+
+    fn add(&self, n: usize) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).0 += n;
+    }
+
+    fn handled(&self, n: usize) {
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.0 = guard.0.saturating_sub(n);
+        self.changed.notify_one();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        self.changed.notify_one();
+    }
+}
+
 /// A connection's reader and writer threads, and the way to stop them.
 #[derive(Debug)]
 pub(super) struct ConnThreads {
     stream: TcpStream,
+    unhandled: Arc<Unhandled>,
     queue: Sender<Outgoing>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
@@ -201,10 +264,12 @@ impl ConnThreads {
         let read_half = stream.try_clone()?;
         let write_half = stream.try_clone()?;
         let (queue, outgoing) = mpsc::channel();
+        let unhandled = Arc::new(Unhandled::default());
+        let budget = Arc::clone(&unhandled);
         let to_session = tx.clone();
         let reader = thread::Builder::new()
             .name("bitshoal-read".into())
-            .spawn(move || read_loop(conn, read_half, &to_session))?;
+            .spawn(move || read_loop(conn, read_half, &budget, &to_session))?;
         let to_session = tx.clone();
         let writer = thread::Builder::new()
             .name("bitshoal-write".into())
@@ -220,10 +285,16 @@ impl ConnThreads {
         };
         Ok(Self {
             stream,
+            unhandled,
             queue,
             reader,
             writer,
         })
+    }
+
+    /// The session's thread handled `n` received bytes: the reader may read more.
+    pub(super) fn handled(&self, n: usize) {
+        self.unhandled.handled(n);
     }
 
     /// Queues bytes for the writer. A writer that already ended (its socket failed) has
@@ -236,14 +307,18 @@ impl ConnThreads {
     /// promptly, having nothing left to block on).
     pub(super) fn shutdown(self) -> [JoinHandle<()>; 2] {
         let _ = self.stream.shutdown(Shutdown::Both);
+        self.unhandled.close();
         drop(self.queue);
         [self.reader, self.writer]
     }
 }
 
-fn read_loop(conn: ConnId, mut stream: TcpStream, tx: &Sender<Msg>) {
+fn read_loop(conn: ConnId, mut stream: TcpStream, unhandled: &Unhandled, tx: &Sender<Msg>) {
     let mut buf = BytesMut::new();
     loop {
+        if !unhandled.wait_for_room() {
+            return; // shut down by the session's thread, which needs no report
+        }
         if buf.len() < MIN_READ {
             buf = BytesMut::zeroed(READ_BUFFER);
         }
@@ -251,6 +326,7 @@ fn read_loop(conn: ConnId, mut stream: TcpStream, tx: &Sender<Msg>) {
             Ok(0) => break,
             Ok(n) => {
                 let data = buf.split_to(n);
+                unhandled.add(n);
                 if tx.send(Msg::Received { conn, data }).is_err() {
                     return; // the client is gone
                 }
@@ -328,3 +404,6 @@ fn write_some(stream: &mut TcpStream, queue: &mut VecDeque<Bytes>) -> io::Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
