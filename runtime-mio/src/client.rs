@@ -5,6 +5,9 @@
 //! Worker completions come back through the loop's channel and wake it; storage's own
 //! completions (a torrent's files synced) come back through a side channel as
 //! [`ClientEvent::Synced`].
+//!
+//! [`ClientConfig`] and [`ClientEvent`] live in `bitshoal-std` (re-exported here), shared with
+//! the blocking runtime's `BlockingClient`, which has the same shape.
 
 use std::collections::HashMap;
 use std::io;
@@ -17,43 +20,13 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, Config, ConnectError, DiskCmd, Event, HashJob, Session, StorageError,
-    TorrentStatus,
+    AddError, AddTorrent, ConnectError, DiskCmd, Event, HashJob, Session, TorrentStatus,
 };
-use bitshoal_std::storage::{Storage, StorageConfig};
+pub use bitshoal_std::client::{ClientConfig, ClientEvent};
+use bitshoal_std::storage::Storage;
 use bitshoal_std::workers::{Completion, DiskPool, HashPool, Sink};
 
 use crate::event_loop::{EventLoop, JobSink};
-
-/// How to build a [`Client`].
-#[derive(Clone, Debug, Default)]
-pub struct ClientConfig {
-    /// The session's configuration.
-    pub session: Config,
-    /// Where to accept peers; `None` for no listener.
-    pub listen: Option<SocketAddr>,
-    /// Storage settings.
-    pub storage: StorageConfig,
-    /// Disk worker threads (0: the storage default).
-    pub disk_threads: usize,
-    /// Hashing threads (0: one per core).
-    pub hash_threads: usize,
-}
-
-/// What happened, for the application: the session's events, plus storage syncs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClientEvent {
-    /// An event from the session.
-    Session(Event),
-    /// A finished torrent's files are created (empty ones too) and synced to disk, or failed to.
-    Synced {
-        /// The torrent.
-        torrent: TorrentId,
-        /// Whether all went well.
-        result: Result<(), StorageError>,
-    },
-}
 
 struct Pools {
     disk: DiskPool,

@@ -1,5 +1,46 @@
 //! The blocking runtime of bitshoal and the IO services both runtimes share.
 //!
+//! # The blocking runtime
+//!
+//! [`BlockingClient`](blocking::BlockingClient) drives the session with blocking sockets and
+//! plain threads: no event loop, no async. The thread that owns it calls
+//! [`turn`](blocking::BlockingClient::turn) in a loop; everything else happens on threads it
+//! starts and joins. Embedding it takes a few lines:
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use bitshoal_core::metainfo::Metainfo;
+//! use bitshoal_std::blocking::BlockingClient;
+//! use bitshoal_std::client::{ClientConfig, ClientEvent};
+//!
+//! fn download(torrent: &[u8], peer: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+//!     let info = Arc::new(Metainfo::from_bytes(torrent)?.into_info());
+//!     let config = ClientConfig {
+//!         listen: Some("0.0.0.0:6881".parse()?),
+//!         ..ClientConfig::default() // set `session.rng_seed` from entropy in a real client
+//!     };
+//!     let mut client = BlockingClient::new(config)?;
+//!     let torrent = client.add_torrent(info, "downloads".into(), None)?;
+//!     client.connect(torrent, peer)?;
+//!     loop {
+//!         for event in client.turn(Duration::from_secs(1))? {
+//!             if let ClientEvent::Synced { result, .. } = event {
+//!                 return Ok(result?); // every piece verified, the files synced
+//!             }
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! The mio runtime (`bitshoal-mio`) runs the same [`ClientConfig`](client::ClientConfig) and
+//! reports the same [`ClientEvent`](client::ClientEvent)s with one event-loop thread instead of
+//! a reader and a writer per connection; prefer it for many connections.
+//!
+//! # The IO services
+//!
 //! The IO services perform what the core's `Session` asks for and report back:
 //!
 //! - [`storage`]: a [`Storage`](storage::Storage) runs `Output::Disk` commands with positional
@@ -39,6 +80,8 @@
 //! }
 //! # }
 //! ```
+pub mod blocking;
+pub mod client;
 pub mod create;
 pub mod hash;
 pub mod http;

@@ -5,8 +5,14 @@
 //! listening on 127.0.0.1), connects every downloader to the seed and to the downloaders
 //! started before it, shows progress, then checks every downloaded byte against the payload
 //! and prints a summary. Nothing leaves 127.0.0.1.
+//!
+//! `--runtime` picks what drives each client: the mio event loop (the default), the blocking
+//! runtime of `bitshoal-std` (threads and blocking sockets), or both in one swarm (`mixed`:
+//! the seed on mio, the downloaders alternating std, mio, std, ...).
 
 use std::fs;
+use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -14,12 +20,14 @@ use std::time::{Duration, Instant};
 
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::create::Version;
-use bitshoal_core::metainfo::Metainfo;
+use bitshoal_core::id::{ConnId, TorrentId};
+use bitshoal_core::metainfo::{Info, Metainfo};
 use bitshoal_core::rng::Rng;
-use bitshoal_core::session::{Config, Event};
+use bitshoal_core::session::{AddError, Config, ConnectError, Event, TorrentStatus};
 use bitshoal_mio::client::{Client, ClientConfig, ClientEvent};
+use bitshoal_std::blocking::BlockingClient;
 use bitshoal_std::create::{create_torrent, CreateOptions};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::CliResult;
@@ -42,6 +50,94 @@ pub(crate) struct DemoArgs {
     /// Give up (exit non-zero) if the swarm has not finished after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
+    /// What drives the clients.
+    #[arg(long, value_enum, default_value_t = Runtime::Mio)]
+    runtime: Runtime,
+}
+
+/// The runtimes a demo swarm can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Runtime {
+    /// Every client on a mio event loop.
+    Mio,
+    /// Every client on blocking sockets and threads (`bitshoal-std`).
+    Std,
+    /// The seed on mio; the downloaders alternate std, mio, std, ...
+    Mixed,
+}
+
+impl Runtime {
+    /// Whether client `index` (0 is the seed) runs on the blocking runtime.
+    fn blocking(self, index: usize) -> bool {
+        match self {
+            Self::Mio => false,
+            Self::Std => true,
+            Self::Mixed => index % 2 == 1,
+        }
+    }
+}
+
+/// A client on either runtime; both have the same methods.
+enum AnyClient {
+    Mio(Client),
+    Std(BlockingClient),
+}
+
+impl AnyClient {
+    fn new(blocking: bool, config: ClientConfig) -> io::Result<Self> {
+        Ok(if blocking {
+            Self::Std(BlockingClient::new(config)?)
+        } else {
+            Self::Mio(Client::new(config)?)
+        })
+    }
+
+    fn runtime(&self) -> &'static str {
+        match self {
+            Self::Mio(_) => "mio",
+            Self::Std(_) => "std",
+        }
+    }
+
+    fn add_torrent(
+        &mut self,
+        info: Arc<Info>,
+        dir: PathBuf,
+        have: Option<Bitfield>,
+    ) -> Result<TorrentId, AddError> {
+        match self {
+            Self::Mio(c) => c.add_torrent(info, dir, have),
+            Self::Std(c) => c.add_torrent(info, dir, have),
+        }
+    }
+
+    fn connect(&mut self, torrent: TorrentId, addr: SocketAddr) -> Result<ConnId, ConnectError> {
+        match self {
+            Self::Mio(c) => c.connect(torrent, addr),
+            Self::Std(c) => c.connect(torrent, addr),
+        }
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Mio(c) => c.local_addr(),
+            Self::Std(c) => c.local_addr(),
+        }
+    }
+
+    fn status(&mut self, torrent: TorrentId) -> Option<TorrentStatus> {
+        match self {
+            Self::Mio(c) => c.status(torrent),
+            Self::Std(c) => c.status(torrent),
+        }
+    }
+
+    fn turn(&mut self, max_wait: Duration) -> io::Result<Vec<ClientEvent>> {
+        match self {
+            Self::Mio(c) => c.turn(max_wait),
+            Self::Std(c) => c.turn(max_wait),
+        }
+    }
 }
 
 /// What each client thread reports.
@@ -53,6 +149,7 @@ enum Report {
     },
     Done {
         client: usize,
+        runtime: &'static str,
         uploaded: u64,
         downloaded: u64,
     },
@@ -102,6 +199,7 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
     let (tx, rx) = mpsc::channel();
     let mut addrs = Vec::new();
     let mut handles = Vec::new();
+    let mut runtimes = Vec::new();
     let clients = args.leechers + 1;
     for index in 0..clients {
         let seed = index == 0;
@@ -113,7 +211,7 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
             listen: Some("127.0.0.1:0".parse().expect("a literal address")),
             ..ClientConfig::default()
         };
-        let mut client = Client::new(config)?;
+        let mut client = AnyClient::new(args.runtime.blocking(index), config)?;
         let dir = if seed {
             source_dir.clone()
         } else {
@@ -125,6 +223,7 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
             client.connect(torrent, addr)?;
         }
         addrs.push(client.local_addr().expect("clients listen"));
+        runtimes.push(client.runtime());
         let tx = tx.clone();
         let stop_after_seeding = !seed;
         handles.push(thread::spawn(move || {
@@ -142,6 +241,10 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
         }));
     }
     drop(tx);
+    say(
+        &args,
+        &format!("runtimes (seed first): {}", runtimes.join(", ")),
+    );
 
     let bars = Bars::new(&args, clients, pieces);
     let mut done = 0;
@@ -156,6 +259,7 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
             }) => bars.set(client, have, downloaded),
             Ok(Report::Done {
                 client,
+                runtime,
                 downloaded,
                 uploaded,
             }) => {
@@ -165,7 +269,7 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
                 if args.json {
                     println!(
                         "{}",
-                        serde_json::json!({"event": "finished", "client": client, "downloaded": downloaded, "uploaded": uploaded})
+                        serde_json::json!({"event": "finished", "client": client, "runtime": runtime, "downloaded": downloaded, "uploaded": uploaded})
                     );
                 }
             }
@@ -219,8 +323,8 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
 /// seed, whose thread ends with the process).
 fn drive(
     index: usize,
-    mut client: Client,
-    torrent: bitshoal_core::id::TorrentId,
+    mut client: AnyClient,
+    torrent: TorrentId,
     stop_when_synced: bool,
     tx: mpsc::Sender<Report>,
 ) {
@@ -244,6 +348,7 @@ fn drive(
                         .expect("the torrent is in the session");
                     let _ = tx.send(Report::Done {
                         client: index,
+                        runtime: client.runtime(),
                         uploaded: status.uploaded,
                         downloaded: status.downloaded,
                     });

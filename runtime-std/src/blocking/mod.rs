@@ -1,0 +1,412 @@
+//! The blocking runtime: the session driven by blocking sockets and plain threads.
+//!
+//! [`BlockingClient`] has the same shape as the mio runtime's `Client` (the same
+//! [`ClientConfig`], the same [`ClientEvent`]s, `add_torrent`, `connect`, `turn`), so either
+//! can run a torrent; it needs no event loop, no readiness API and no `unsafe`.
+//!
+//! # Threads
+//!
+//! The thread that calls [`BlockingClient::turn`] owns the [`Session`] and is the only one that
+//! touches it. It waits on one [`mpsc`] channel, at most until the session's deadline. Every
+//! other thread only sends it messages (see the `net` module): an acceptor thread per listener,
+//! a reader and a writer thread per connection, a short-lived thread per outgoing connect, and
+//! the storage and hashing workers of [`DiskPool`] and [`HashPool`] through their [`Sink`].
+//!
+//! Each message becomes one session call, after which every output is drained and performed;
+//! inputs that performing produces (a connect thread that could not start) are fed only after
+//! the drain, as the session's contract requires. [`Output::Close`] shuts the socket down in
+//! both directions, which ends its reader and writer; their threads are joined once finished,
+//! and all of them when the client is dropped.
+//!
+//! # Flushes
+//!
+//! Each `Output::Send` gets a number on its connection. The writer reports the number of the
+//! last send it wrote whenever its queue runs empty, and the session hears
+//! [`Input::Flushed`] only if no send was queued since: the session's count of unflushed bytes
+//! (its back-pressure on reading blocks for a peer) stays exact although the writer runs on
+//! another thread.
+//!
+//! # Bounds
+//!
+//! Channels are unbounded, but what flows into them is not: a reader stops reading while 1 MiB
+//! it received waits unhandled (the peer's bytes back up into the socket, as they would in an
+//! event loop that does not read), accepted sockets beyond 64 waiting are closed at once, and
+//! the session bounds everything else (connections, outstanding disk and hash jobs, unflushed
+//! sends).
+
+mod net;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bitshoal_core::bitfield::Bitfield;
+use bitshoal_core::id::{ConnId, TorrentId};
+use bitshoal_core::metainfo::Info;
+use bitshoal_core::session::{
+    AddError, AddTorrent, ConnectError, Event, Input, Output, Session, TorrentStatus,
+};
+use bitshoal_core::time::Instant;
+
+use crate::client::{ClientConfig, ClientEvent};
+use crate::storage::Storage;
+use crate::workers::{Completion, DiskPool, HashPool, Sink};
+
+use net::{Acceptor, ConnThreads, Msg, Outgoing};
+
+/// The most messages handled in one [`BlockingClient::turn`], so timers still run under a flood.
+const MAX_MESSAGES_PER_TURN: usize = 1024;
+
+/// A BitTorrent client on blocking sockets, threads and real files.
+///
+/// Create it, add torrents, then call [`turn`](Self::turn) in a loop on the thread that owns
+/// it. Dropping it closes every connection and joins the threads it started (a connect still
+/// in progress is left to time out on its own thread, holding nothing but its socket).
+pub struct BlockingClient {
+    session: Session,
+    epoch: std::time::Instant,
+    rx: Receiver<Msg>,
+    tx: Sender<Msg>,
+    acceptor: Option<Acceptor>,
+    conns: HashMap<ConnId, Connection>,
+    /// Outgoing connections whose connect thread has not reported yet.
+    connecting: HashMap<ConnId, JoinHandle<()>>,
+    /// Connect threads of connections the session closed before they reported; dropped (not
+    /// joined) once finished.
+    abandoned: Vec<JoinHandle<()>>,
+    /// Reader and writer threads of closed connections, joined once finished.
+    retired: Vec<JoinHandle<()>>,
+    disk: DiskPool,
+    hash: HashPool,
+    /// Inputs found while performing outputs, fed once the outputs are drained.
+    deferred: VecDeque<Input>,
+    /// Events since the last [`BlockingClient::turn`] returned.
+    events: Vec<ClientEvent>,
+    /// How long a connect may take: the session's handshake timeout.
+    connect_timeout: Duration,
+}
+
+/// An established connection.
+#[derive(Debug)]
+struct Connection {
+    threads: ConnThreads,
+    /// The number of the last send queued.
+    sent: u64,
+}
+
+impl fmt::Debug for BlockingClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockingClient")
+            .field("listening", &self.local_addr())
+            .field("connections", &self.conns.len())
+            .field("connecting", &self.connecting.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlockingClient {
+    /// A client with no torrents, listening if configured.
+    pub fn new(config: ClientConfig) -> io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let acceptor = match config.listen {
+            Some(addr) => Some(Acceptor::spawn(TcpListener::bind(addr)?, tx.clone())?),
+            None => None,
+        };
+        let to_session = tx.clone();
+        let sink = Sink::new(move |completion| {
+            // After the client is dropped, completions have nowhere to go.
+            let _ = to_session.send(Msg::Completion(completion));
+        });
+        let connect_timeout = config
+            .session
+            .peer
+            .handshake_timeout
+            .max(Duration::from_millis(1));
+        Ok(Self {
+            session: Session::new(config.session),
+            epoch: std::time::Instant::now(),
+            rx,
+            tx,
+            acceptor,
+            conns: HashMap::new(),
+            connecting: HashMap::new(),
+            abandoned: Vec::new(),
+            retired: Vec::new(),
+            disk: DiskPool::new(
+                Storage::new(config.storage),
+                config.disk_threads,
+                sink.clone(),
+            ),
+            hash: HashPool::new(config.hash_threads, sink),
+            deferred: VecDeque::new(),
+            events: Vec::new(),
+            connect_timeout,
+        })
+    }
+
+    /// The address peers can connect to, if listening.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.acceptor.as_ref().map(Acceptor::local_addr)
+    }
+
+    /// The session's clock: microseconds since the client was created.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    /// Adds a torrent whose content lives (or will live) under `download_dir` as the torrent
+    /// lays it out (`download_dir/<name>` for a multi-file torrent). `have` are pieces known to
+    /// be there and verified already.
+    pub fn add_torrent(
+        &mut self,
+        info: Arc<Info>,
+        download_dir: PathBuf,
+        have: Option<Bitfield>,
+    ) -> Result<TorrentId, AddError> {
+        let mut add = AddTorrent::new(info);
+        if let Some(have) = have {
+            add = add.with_have(have);
+        }
+        let id = self.session.add_torrent(self.now(), add)?;
+        // Storage must know the directory before it sees the torrent's `Open`.
+        self.disk.storage().register(id, download_dir);
+        self.dispatch();
+        Ok(id)
+    }
+
+    /// Opens a connection to a peer of `torrent`.
+    pub fn connect(
+        &mut self,
+        torrent: TorrentId,
+        addr: SocketAddr,
+    ) -> Result<ConnId, ConnectError> {
+        let conn = self.session.connect(self.now(), torrent, addr)?;
+        self.dispatch();
+        Ok(conn)
+    }
+
+    /// A snapshot of a torrent.
+    pub fn status(&self, torrent: TorrentId) -> Option<TorrentStatus> {
+        self.session.torrent_status(torrent)
+    }
+
+    /// The session, for queries (commands go through the client's methods, which perform
+    /// what they produce).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Waits for something to happen (at most `max_wait`, less if the session has a timer due
+    /// sooner), feeds it to the session, performs the session's outputs, and returns the
+    /// events since the last call. A finished torrent's files are synced automatically;
+    /// [`ClientEvent::Synced`] says when.
+    ///
+    /// Nothing here fails at present: the `Result` keeps the shape of the mio runtime's
+    /// `Client::turn`, whose poll can.
+    pub fn turn(&mut self, max_wait: Duration) -> io::Result<Vec<ClientEvent>> {
+        let wait = if self.events.is_empty() {
+            self.wait_time(max_wait)
+        } else {
+            Duration::ZERO
+        };
+        match self.rx.recv_timeout(wait) {
+            Ok(msg) => {
+                self.handle(msg);
+                for _ in 1..MAX_MESSAGES_PER_TURN {
+                    let Ok(msg) = self.rx.try_recv() else {
+                        break;
+                    };
+                    self.handle(msg);
+                }
+            }
+            // The client holds a sender itself, so the channel never disconnects.
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+        }
+        let now = self.now();
+        if self.session.poll_timeout().is_some_and(|d| d <= now) {
+            self.session.handle_timeout(now);
+            self.dispatch();
+        }
+        self.reap();
+        Ok(std::mem::take(&mut self.events))
+    }
+
+    /// How long to block: until the session's deadline, at most `max_wait`.
+    fn wait_time(&self, max_wait: Duration) -> Duration {
+        let now = self.now();
+        match self.session.poll_timeout() {
+            Some(deadline) if deadline <= now => Duration::ZERO,
+            Some(deadline) => (deadline - now).min(max_wait),
+            None => max_wait,
+        }
+    }
+
+    /// Turns one message into (at most) one session call, then performs its outputs.
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Accepted { stream, addr } => {
+                if let Some(acceptor) = &self.acceptor {
+                    acceptor.taken();
+                }
+                // On a refusal (too many connections) the socket is dropped, closing it.
+                if let Ok(conn) = self.session.accept(self.now(), addr) {
+                    if !self.attach(conn, stream) {
+                        self.deferred.push_back(Input::Closed { conn });
+                    }
+                }
+            }
+            Msg::Connected { conn, stream } => {
+                // Not connecting any more: the session closed it meanwhile; drop the socket.
+                let Some(thread) = self.connecting.remove(&conn) else {
+                    return;
+                };
+                let _ = thread.join(); // it has sent its one message and is returning
+                let input = if self.attach(conn, stream) {
+                    Input::Connected { conn }
+                } else {
+                    Input::ConnectFailed { conn }
+                };
+                self.deferred.push_back(input);
+            }
+            Msg::ConnectFailed { conn } => {
+                let Some(thread) = self.connecting.remove(&conn) else {
+                    return;
+                };
+                let _ = thread.join();
+                self.deferred.push_back(Input::ConnectFailed { conn });
+            }
+            Msg::Received { conn, data } => {
+                if let Some(c) = self.conns.get(&conn) {
+                    // Handed to the session now, so the reader may go on (its bytes are the
+                    // session's to bound from here).
+                    c.threads.handled(data.len());
+                    self.deferred.push_back(Input::Received { conn, data });
+                }
+            }
+            Msg::Flushed { conn, seq } => {
+                if self.conns.get(&conn).is_some_and(|c| c.sent == seq) {
+                    self.deferred.push_back(Input::Flushed { conn });
+                }
+            }
+            Msg::Closed { conn } => {
+                // Unknown: the session closed it first, or the reader and the writer both
+                // reported the end.
+                if let Some(c) = self.conns.remove(&conn) {
+                    self.retired.extend(c.threads.shutdown());
+                    self.deferred.push_back(Input::Closed { conn });
+                }
+            }
+            Msg::Completion(Completion::Input(input)) => self.deferred.push_back(input),
+            Msg::Completion(Completion::Finished { torrent, result }) => {
+                self.events.push(ClientEvent::Synced { torrent, result });
+            }
+            Msg::Completion(_) => {}
+        }
+        self.dispatch();
+    }
+
+    /// Starts a connection's reader and writer; `false` if the threads could not start.
+    fn attach(&mut self, conn: ConnId, stream: TcpStream) -> bool {
+        match ConnThreads::start(conn, stream, &self.tx) {
+            Ok(threads) => {
+                self.conns.insert(conn, Connection { threads, sent: 0 });
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Feeds the deferred inputs one by one, draining and performing every output after each
+    /// call, until nothing is left.
+    fn dispatch(&mut self) {
+        loop {
+            while let Some(output) = self.session.poll_output() {
+                self.perform(output);
+            }
+            let Some(input) = self.deferred.pop_front() else {
+                return;
+            };
+            let now = self.now();
+            self.session.handle_input(now, input);
+        }
+    }
+
+    fn perform(&mut self, output: Output) {
+        match output {
+            Output::Connect { conn, addr } => {
+                match net::connect(conn, addr, self.connect_timeout, self.tx.clone()) {
+                    Ok(thread) => {
+                        self.connecting.insert(conn, thread);
+                    }
+                    Err(_) => self.deferred.push_back(Input::ConnectFailed { conn }),
+                }
+            }
+            Output::Send { conn, head, body } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.sent += 1;
+                    c.threads.send(Outgoing {
+                        seq: c.sent,
+                        head,
+                        body,
+                    });
+                }
+            }
+            Output::Close { conn } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    self.retired.extend(c.threads.shutdown());
+                }
+                if let Some(thread) = self.connecting.remove(&conn) {
+                    self.abandoned.push(thread);
+                }
+            }
+            Output::Disk(cmd) => self.disk.submit(cmd),
+            Output::Hash(job) => self.hash.submit(job),
+            Output::Event(event) => {
+                if let Event::TorrentFinished { torrent } = event {
+                    self.disk.finish(torrent);
+                }
+                self.events.push(ClientEvent::Session(event));
+            }
+            _ => {}
+        }
+    }
+
+    /// Joins the threads of closed connections that have ended; forgets finished connect
+    /// threads nobody waits for.
+    fn reap(&mut self) {
+        for thread in extract_finished(&mut self.retired) {
+            let _ = thread.join();
+        }
+        drop(extract_finished(&mut self.abandoned));
+    }
+}
+
+/// Removes and returns the handles of threads that have ended.
+fn extract_finished(threads: &mut Vec<JoinHandle<()>>) -> Vec<JoinHandle<()>> {
+    let (done, running) = std::mem::take(threads)
+        .into_iter()
+        .partition(JoinHandle::is_finished);
+    *threads = running;
+    done
+}
+
+impl Drop for BlockingClient {
+    fn drop(&mut self) {
+        // Stops accepting first, so no new connection arrives while the others close.
+        self.acceptor = None;
+        for (_, c) in self.conns.drain() {
+            self.retired.extend(c.threads.shutdown());
+        }
+        for thread in self.retired.drain(..) {
+            let _ = thread.join();
+        }
+        // Connect threads end within the connect timeout; waiting for them could take that long.
+        // The pools, dropped next, finish their queued jobs and join their workers.
+    }
+}
