@@ -970,15 +970,7 @@ impl Session {
         if let Some(torrent) = c.torrent {
             self.rechoke(now, torrent);
             // Its upload slot may have gone to a peer that now needs reads and requests.
-            let peers = self
-                .torrents
-                .get(torrent.0)
-                .map(|t| t.peers.clone())
-                .unwrap_or_default();
-            for p in peers {
-                self.pump(now, p);
-                self.flush(now, p);
-            }
+            self.pump_torrent(now, torrent);
         }
     }
 
@@ -1165,14 +1157,6 @@ impl Session {
                 }
             }
         }
-        let peers = self
-            .torrents
-            .get(torrent.0)
-            .map(|t| t.peers.clone())
-            .unwrap_or_default();
-        for p in peers {
-            self.pump(now, p);
-            self.flush(now, p);
-        }
+        self.pump_torrent(now, torrent);
     }
 }
