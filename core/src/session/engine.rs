@@ -330,7 +330,7 @@ impl Session {
     }
 
     /// Keeps every connection of a torrent busy after its settings changed.
-    fn pump_torrent(&mut self, now: Instant, torrent: TorrentId) {
+    pub(super) fn pump_torrent(&mut self, now: Instant, torrent: TorrentId) {
         let peers = self
             .torrents
             .get(torrent.0)
