@@ -6,12 +6,14 @@ mod engine;
 mod io;
 #[cfg(test)]
 mod tests;
+mod trackers;
 
 pub use crate::picker::Priority;
 pub use engine::CommandError;
 
 pub use io::{
-    Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, Input, Output, StorageError,
+    Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, HttpReply, Input, Output,
+    StorageError,
 };
 
 use std::collections::{HashMap, VecDeque};
@@ -45,6 +47,9 @@ pub struct Config {
     pub listen_port: Option<u16>,
     /// The most connections, all torrents together.
     pub max_connections: usize,
+    /// The most connections per torrent the session opens by itself (to peers trackers
+    /// return); connections the application asks for with [`Session::connect`] always go.
+    pub max_peers_per_torrent: usize,
     /// How many peers we upload to at once, per torrent, the optimistic unchoke included.
     pub unchoke_slots: usize,
     /// Upload limit for all torrents together, in bytes per second of block payload; 0 means
@@ -71,6 +76,7 @@ impl Default for Config {
             peer_id: None,
             listen_port: None,
             max_connections: 500,
+            max_peers_per_torrent: 50,
             unchoke_slots: 8,
             upload_rate_limit: 0,
             download_rate_limit: 0,
@@ -90,12 +96,26 @@ pub struct AddTorrent {
     pub info: Arc<Info>,
     /// Which pieces we already have and trust (resume data), if any.
     pub have: Option<Bitfield>,
+    /// Tracker announce URLs in tiers (BEP 12), e.g. `Metainfo::trackers()`. For a private
+    /// torrent (BEP 27) pass only its own trackers.
+    pub trackers: Vec<Vec<String>>,
 }
 
 impl AddTorrent {
-    /// A torrent with nothing downloaded yet.
+    /// A torrent with nothing downloaded yet and no trackers.
     pub fn new(info: Arc<Info>) -> Self {
-        Self { info, have: None }
+        Self {
+            info,
+            have: None,
+            trackers: Vec::new(),
+        }
+    }
+
+    /// The same torrent announced to `tiers` of tracker URLs (BEP 12).
+    #[must_use]
+    pub fn with_trackers(mut self, tiers: Vec<Vec<String>>) -> Self {
+        self.trackers = tiers;
+        self
     }
 
     /// The same torrent with `have` trusted as already verified (resume data, or a seed's
@@ -316,6 +336,8 @@ pub struct Session {
     next_request: u64,
     disk_read_bytes: u64,
     outputs: VecDeque<Output>,
+    /// Every torrent's trackers and the announces in flight.
+    trackers: trackers::Trackers,
     /// The global upload limit (block reads for peers).
     upload_limit: TokenBucket,
     /// The global download limit (requests to peers).
@@ -339,6 +361,7 @@ impl Session {
             rng.fill(&mut random);
             PeerId::generate(&PeerId::BITSHOAL_PREFIX, random)
         });
+        let tracker_key = rng.next_u32();
         Self {
             config,
             rng,
@@ -355,6 +378,7 @@ impl Session {
             next_choke: None,
             rate_wakeup: None,
             rate_waiters: Vec::new(),
+            trackers: trackers::Trackers::new(tracker_key),
         }
     }
 
@@ -373,9 +397,10 @@ impl Session {
     // ---- commands ------------------------------------------------------------------------
 
     /// Adds a torrent. Its storage is announced with [`DiskCmd::Open`].
-    pub fn add_torrent(&mut self, _now: Instant, add: AddTorrent) -> Result<TorrentId, AddError> {
+    pub fn add_torrent(&mut self, now: Instant, add: AddTorrent) -> Result<TorrentId, AddError> {
         self.assert_drained();
         let info = add.info;
+        let trackers = add.trackers;
         if info.version() == Version::V2 {
             return Err(AddError::V2Unsupported);
         }
@@ -406,6 +431,7 @@ impl Session {
         }
         self.outputs
             .push_back(Output::Disk(DiskCmd::Open { torrent: id, info }));
+        self.trackers_start(now, id, &trackers);
         Ok(id)
     }
 
@@ -424,6 +450,7 @@ impl Session {
         for conn in conns {
             self.close_conn(now, conn, DisconnectReason::TorrentStopped, true);
         }
+        self.trackers_stop(now, torrent);
         self.by_wire_id.retain(|_, id| *id != torrent);
         self.jobs.retain(|_, job| match job {
             Job::Write { torrent: t, .. }
@@ -444,6 +471,16 @@ impl Session {
         addr: SocketAddr,
     ) -> Result<ConnId, ConnectError> {
         self.assert_drained();
+        self.connect_inner(now, torrent, addr)
+    }
+
+    /// [`Session::connect`] without the drain check, for the session's own dialling.
+    fn connect_inner(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        addr: SocketAddr,
+    ) -> Result<ConnId, ConnectError> {
         if self.torrents.get(torrent.0).is_none() {
             return Err(ConnectError::UnknownTorrent);
         }
@@ -552,6 +589,7 @@ impl Session {
             .filter_map(|(_, c)| c.peer.next_deadline())
             .chain(self.next_choke)
             .chain(self.rate_wakeup)
+            .chain(self.trackers.deadline())
             .min()
     }
 
@@ -597,7 +635,24 @@ impl Session {
             }
             Input::DiskDone { req, result } => self.on_disk_done(now, req, result),
             Input::Hashed { req, digest } => self.on_hashed(now, req, digest),
+            Input::HttpDone { req, result } => self.tracker_http_done(now, req, result),
+            Input::Datagram { from, data } => self.tracker_datagram(now, from, &data),
+            Input::Resolved { req, result } => self.tracker_resolved(now, req, result),
         }
+        self.trackers_after_input(now);
+    }
+
+    /// A fresh id for a job the session asks the runtime to run.
+    fn next_request_id(&mut self) -> RequestId {
+        let req = RequestId(self.next_request);
+        self.next_request += 1;
+        req
+    }
+
+    /// Sets the TCP port we listen on, once the runtime has bound it (port 0 binds pick one):
+    /// announced to trackers and in the BEP 10 handshake.
+    pub fn set_listen_port(&mut self, port: u16) {
+        self.config.listen_port = Some(port);
     }
 
     /// Runs every timer due at `now`. Harmless when nothing is due.
@@ -621,6 +676,8 @@ impl Session {
         if self.rate_wakeup.is_some_and(|t| t <= now) {
             self.rate_wake(now);
         }
+        self.trackers_timeout(now);
+        self.trackers_after_input(now);
     }
 
     // ---- connections ---------------------------------------------------------------------
@@ -934,6 +991,10 @@ impl Session {
         };
         c.peer.close(reason.clone());
         let reason = c.peer.closed_reason().cloned().unwrap_or(reason);
+        if reason == DisconnectReason::SelfConnection && c.peer.is_outgoing() {
+            // A tracker listed us: never dial that address again.
+            self.trackers.remember_self(c.peer.addr());
+        }
         if let Some(t) = c.torrent.and_then(|t| self.torrents.get_mut(t.0)) {
             // Events not yet applied still change what the picker counts for this peer; apply
             // them so that taking the peer's final set away leaves the counts exact.
