@@ -113,12 +113,22 @@ pub enum AnyClient {
 impl AnyClient {
     /// A client on 127.0.0.1 with a random port, on the blocking runtime if `blocking`.
     pub fn loopback(blocking: bool, rng_seed: u64) -> io::Result<Self> {
+        Self::with_config(blocking, rng_seed, "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// A client listening on `addr` (seed 1), on the blocking runtime if `blocking`.
+    pub fn listening_on(blocking: bool, addr: impl std::net::ToSocketAddrs) -> io::Result<Self> {
+        let addr = addr.to_socket_addrs()?.next().expect("an address");
+        Self::with_config(blocking, 1, addr)
+    }
+
+    fn with_config(blocking: bool, rng_seed: u64, listen: SocketAddr) -> io::Result<Self> {
         let config = ClientConfig {
             session: Config {
                 rng_seed,
                 ..Config::default()
             },
-            listen: Some("127.0.0.1:0".parse().unwrap()),
+            listen: Some(listen),
             ..ClientConfig::default()
         };
         Ok(if blocking {
