@@ -94,20 +94,35 @@ impl Client {
         self.event_loop.local_addr()
     }
 
+    /// The address of the client's UDP socket (UDP trackers).
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.event_loop.udp_addr()
+    }
+
     /// Adds a torrent whose content lives (or will live) under `download_dir` as the torrent
     /// lays it out (`download_dir/<name>` for a multi-file torrent). `have` are pieces known to
-    /// be there and verified already.
+    /// be there and verified already. For trackers, use [`Self::add_torrent_with`].
     pub fn add_torrent(
         &mut self,
         info: Arc<Info>,
         download_dir: PathBuf,
         have: Option<Bitfield>,
     ) -> Result<TorrentId, AddError> {
-        let now = self.event_loop.now();
         let mut add = AddTorrent::new(info);
         if let Some(have) = have {
             add = add.with_have(have);
         }
+        self.add_torrent_with(add, download_dir)
+    }
+
+    /// Adds a torrent described by `add` (its trackers, its pieces already verified) whose
+    /// content lives (or will live) under `download_dir` as the torrent lays it out.
+    pub fn add_torrent_with(
+        &mut self,
+        add: AddTorrent,
+        download_dir: PathBuf,
+    ) -> Result<TorrentId, AddError> {
+        let now = self.event_loop.now();
         let id = self.event_loop.session().add_torrent(now, add)?;
         // Storage must know the directory before it sees the torrent's `Open`.
         self.pools.disk.storage().register(id, download_dir.clone());
