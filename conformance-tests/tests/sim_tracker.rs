@@ -195,6 +195,13 @@ fn a_dead_udp_tracker_is_retried_at_fifteen_times_two_to_the_n_seconds() {
     assert_eq!(sent.len(), 5, "{sent:?}");
     let retry = sent[4] - sent[0];
     let timeout = Duration::from_secs(120);
+    // The give-up is reported to the application, with the tracker's URL.
+    let failed: Vec<_> = tracker_events(&sim, node)
+        .into_iter()
+        .filter(|e| !e.2)
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].1, url);
     assert!(
         retry >= timeout + Duration::from_secs(15)
             && retry <= timeout + Duration::from_millis(18_750),

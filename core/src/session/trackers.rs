@@ -192,14 +192,32 @@ impl Session {
                 return;
             };
             while let Some(id) = t.list.poll_cancel() {
-                self.trackers.http.retain(|_, (_, a, _)| *a != id);
-                self.trackers.resolving.retain(|_, p| p.id != id);
+                // The list gave up waiting (its own timeout, already backing the tracker off):
+                // drop the transport and tell the application.
+                let mut url = None;
+                self.trackers.http.retain(|_, (_, a, u)| {
+                    if *a == id {
+                        url = Some(std::mem::take(u));
+                    }
+                    *a != id
+                });
+                self.trackers.resolving.retain(|_, p| {
+                    if p.id == id {
+                        url = Some(std::mem::take(&mut p.url));
+                    }
+                    p.id != id
+                });
                 for slot in self.trackers.udp.values_mut() {
                     if slot.announce.as_ref().is_some_and(|(a, _)| *a == id) {
                         slot.client.cancel();
-                        slot.announce = None;
+                        url = slot.announce.take().map(|(_, u)| u);
                     }
                 }
+                self.outputs.push_back(Output::Event(Event::TrackerFailed {
+                    torrent,
+                    url: url.unwrap_or_default(),
+                    error: TrackerError::TimedOut,
+                }));
             }
             let Some(t) = self.trackers.lists.get_mut(&torrent) else {
                 return;
