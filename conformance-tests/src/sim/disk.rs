@@ -15,12 +15,27 @@ use bytes::Bytes;
 /// (pad spans and bytes never written read as zeros, like a sparse file), `Close` forgets the
 /// torrent's files. A span past a file's declared length is a storage error: the core computes
 /// spans, so one out of bounds is a bug the simulator reports rather than hides.
+///
+/// # Faults
+///
+/// A disk can be made to fail like a real one: [`MemDisk::set_write_budget`] makes writes fail
+/// with "no space left on device" once that many bytes were written (a full disk), and
+/// [`MemDisk::set_fail_reads`] makes every read fail (a vanished or unreadable file). Content
+/// staged with [`MemDisk::stage`] is placed in a torrent's files when the torrent is opened,
+/// so that a check at add time finds it.
 #[derive(Debug, Default)]
 pub struct MemDisk {
     infos: BTreeMap<TorrentId, Arc<Info>>,
     files: BTreeMap<(TorrentId, usize), Vec<u8>>,
     writes: u64,
     reads: u64,
+    /// Bytes that may still be written; `None` for no limit.
+    write_budget: Option<u64>,
+    fail_reads: bool,
+    /// Content placed when a torrent with this info-hash is opened.
+    staged: BTreeMap<[u8; 20], Vec<u8>>,
+    /// Write commands that failed.
+    write_failures: u64,
 }
 
 impl MemDisk {
@@ -33,7 +48,11 @@ impl MemDisk {
     pub fn execute(&mut self, cmd: DiskCmd) -> Option<(RequestId, Result<DiskDone, StorageError>)> {
         match cmd {
             DiskCmd::Open { torrent, info } => {
+                let staged = self.staged.remove(&info.hashes().wire_id());
                 self.infos.insert(torrent, info);
+                if let Some(content) = staged {
+                    self.fill(torrent, &content);
+                }
                 None
             }
             DiskCmd::Write {
@@ -103,6 +122,17 @@ impl MemDisk {
                 message: format!("spans cover {total} bytes, the data is {}", data.len()),
             });
         }
+        if let Some(budget) = self.write_budget {
+            if total > budget {
+                self.write_budget = Some(0);
+                self.write_failures += 1;
+                return Err(StorageError {
+                    file: spans.first().map(|s| s.file),
+                    message: "No space left on device (os error 28)".into(),
+                });
+            }
+            self.write_budget = Some(budget - total);
+        }
         let mut at = 0usize;
         for span in spans {
             self.check_span(torrent, span)?;
@@ -126,6 +156,12 @@ impl MemDisk {
         spans: &[FileSpan],
         length: u32,
     ) -> Result<Bytes, StorageError> {
+        if self.fail_reads {
+            return Err(StorageError {
+                file: spans.first().map(|s| s.file),
+                message: "Input/output error (os error 5)".into(),
+            });
+        }
         let mut out = Vec::with_capacity(length as usize);
         for span in spans {
             self.check_span(torrent, span)?;
@@ -202,6 +238,29 @@ impl MemDisk {
     /// How many write and read commands ran.
     pub fn counts(&self) -> (u64, u64) {
         (self.writes, self.reads)
+    }
+
+    /// Makes writes fail ("no space left on device") once `bytes` more were written, as a
+    /// full disk does; `None` lifts the limit.
+    pub fn set_write_budget(&mut self, bytes: Option<u64>) {
+        self.write_budget = bytes;
+    }
+
+    /// Makes every read fail (or work again).
+    pub fn set_fail_reads(&mut self, fail: bool) {
+        self.fail_reads = fail;
+    }
+
+    /// How many writes failed.
+    pub fn write_failures(&self) -> u64 {
+        self.write_failures
+    }
+
+    /// Places `content` (a torrent's bytes in layout order) in the torrent's files when a
+    /// torrent with `info`'s hash is next opened: data already on disk before it is added.
+    pub fn stage(&mut self, info: &Info, content: &[u8]) {
+        self.staged
+            .insert(info.hashes().wire_id(), content.to_vec());
     }
 }
 

@@ -518,6 +518,11 @@ impl Sim {
         id
     }
 
+    /// A node's disk, to inject faults or stage content (see [`MemDisk`]).
+    pub fn disk_mut(&mut self, node: NodeId) -> &mut MemDisk {
+        &mut self.node_mut(node.0).disk
+    }
+
     /// Asks a node to connect to `addr` for `torrent`.
     pub fn connect(
         &mut self,
@@ -697,13 +702,7 @@ impl Sim {
                     (HostKind::Fake(f), _) => {
                         let replies = f.on_bytes(now, &data);
                         if !replies.is_empty() {
-                            let mut buf = BytesMut::new();
-                            for m in &replies {
-                                if let Some(body) = m.encode(&mut buf) {
-                                    buf.extend_from_slice(&body);
-                                }
-                            }
-                            self.pipe_send(pipe, to, buf.freeze());
+                            self.pipe_send(pipe, to, replies.freeze());
                         }
                     }
                 }

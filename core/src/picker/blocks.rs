@@ -97,7 +97,7 @@ impl<P: Copy + Eq> Partial<P> {
     /// An exclusive piece's blocks received from `peer`, which left, become free again, so
     /// another peer can take the whole piece. Returns how many were freed.
     pub(super) fn forget_received_from(&mut self, peer: P) -> u32 {
-        if !self.exclusive {
+        if !self.exclusive || self.is_complete() {
             return 0;
         }
         let mut freed = 0;

@@ -594,8 +594,8 @@ impl<P: Copy + Eq> Picker<P> {
 
     /// `peer` left: blocks it sent of exclusive pieces become free again, so that another
     /// peer can take the whole piece (its requests are returned by
-    /// [`Picker::request_dropped`]). Returns the (piece, block) pairs freed, whose data the
-    /// caller drops.
+    /// [`Picker::request_dropped`]). A complete piece (being hashed) is left alone: its hash
+    /// result decides it. Returns the (piece, block) pairs freed, whose data the caller drops.
     pub fn peer_gone(&mut self, peer: P) -> Vec<(u32, u32)> {
         let mut freed = Vec::new();
         for (&piece, partial) in self.partials.iter_mut() {

@@ -510,6 +510,17 @@ fn an_exclusive_piece_is_taken_by_one_peer_only() {
     p.check();
     assert_eq!(pick(&mut p, 2, &view, 8).len(), 4);
     assert!(pick(&mut p, 1, &view, 8).is_empty());
+    // Complete (its hash pending): the sender leaving frees nothing, the hash decides.
+    for b in 0..4 {
+        let r = BlockRequest {
+            index: 0,
+            begin: b * BLOCK_LEN,
+            length: BLOCK_LEN,
+        };
+        assert!(p.block_received(2, r).is_some());
+    }
+    assert!(p.peer_gone(2).is_empty());
+    p.check();
     // Done: no longer exclusive.
     p.piece_done(0);
     assert!(!p.is_exclusive(0));
