@@ -613,3 +613,110 @@ fn deadline_pieces_arrive_first() {
         "seed {seed}: the wanted pieces came at positions up to {last_wanted}: {order:?}"
     );
 }
+
+/// The corrupt-peer scenario, twice with one seed: the same trace, bit for bit; and a
+/// banned peer id is refused from another address too.
+#[test]
+fn the_smart_ban_scenario_replays_and_the_banned_id_stays_out() {
+    let run = |seed: u64| {
+        let mut sim = Sim::new(seed);
+        let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(512 * 1024, 32 * 1024));
+        let good = sim.add_node(NodeConfig::default());
+        sim.seed_torrent(good, &torrent);
+        let leech = sim.add_node(NodeConfig::default());
+        let t = sim.add_torrent(leech, &torrent);
+        let liar = fake_seed(&mut sim, &torrent, 0xbb, true, true);
+        let addr = sim.fake(liar).addr();
+        sim.connect(leech, t, addr).unwrap();
+        let addr = sim.node(good).addr();
+        sim.connect(leech, t, addr).unwrap();
+        sim.run_until(|s| s.node(leech).is_finished(t), Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}"));
+        (sim, torrent, leech, t)
+    };
+    let (a, ..) = run(81);
+    let (mut b, torrent, leech, t) = run(81);
+    assert_eq!(a.trace_hash(), b.trace_hash(), "seed 81 replays exactly");
+    // The liar comes back from another address with the same peer id: refused.
+    let again = fake_seed(&mut b, &torrent, 0xbb, true, false);
+    let addr = b.fake(again).addr();
+    b.connect(leech, t, addr).unwrap();
+    b.run_for(Duration::from_secs(1)).unwrap();
+    assert!(b.fake(again).closed_at().is_some(), "seed 81");
+    let last = b.node(leech).disconnects().last().cloned().unwrap();
+    assert_eq!(last.1, DisconnectReason::Banned);
+}
+
+/// A slow disk with a small write cap holds the download back (no new requests while the
+/// writes in flight are over the cap); without the cap the same disk keeps up.
+#[test]
+fn the_write_cap_holds_requests_back_while_the_disk_is_slow() {
+    let seed = 91;
+    let took = |cap: u64| {
+        let mut sim = Sim::new(seed);
+        let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(1 << 20, 32 * 1024));
+        let src = sim.add_node(NodeConfig::default());
+        sim.seed_torrent(src, &torrent);
+        let dst = sim.add_node(NodeConfig {
+            session: Config {
+                max_disk_write_bytes: cap,
+                ..Config::default()
+            },
+            disk_latency: Duration::from_millis(100),
+            ..NodeConfig::default()
+        });
+        let t = sim.add_torrent(dst, &torrent);
+        let addr = sim.node(src).addr();
+        sim.connect(dst, t, addr).unwrap();
+        sim.run_until(|s| s.node(dst).is_finished(t), Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            sim.node(dst).disk().content(t).unwrap(),
+            &torrent.content[..],
+            "seed {seed}"
+        );
+        sim.now() - Instant::ZERO
+    };
+    let free = took(16 << 20);
+    let capped = took(64 * 1024);
+    // 64 blocks; capped, only the cap's 4 blocks plus the requests already in flight land
+    // per 100 ms disk round, so it takes several rounds; uncapped, about one.
+    assert!(free < Duration::from_millis(300), "seed {seed}: {free:?}");
+    assert!(
+        capped > free * 3 && capped > Duration::from_millis(400),
+        "seed {seed}: capped {capped:?}, free {free:?}"
+    );
+}
+
+/// The torrent status reports the transfer rates while blocks flow.
+#[test]
+fn status_reports_rates_during_a_transfer() {
+    let seed = 92;
+    let mut sim = Sim::new(seed);
+    let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(4 << 20, 32 * 1024));
+    let limit = 500_000;
+    let src = sim.add_node(NodeConfig {
+        session: Config {
+            upload_rate_limit: limit,
+            ..Config::default()
+        },
+        ..NodeConfig::default()
+    });
+    let st = sim.seed_torrent(src, &torrent);
+    let dst = sim.add_node(NodeConfig::default());
+    let t = sim.add_torrent(dst, &torrent);
+    let addr = sim.node(src).addr();
+    sim.connect(dst, t, addr).unwrap();
+    sim.run_for(Duration::from_secs(6)).unwrap();
+    let down = sim.node(dst).session().torrent_status(t).unwrap();
+    let up = sim.node(src).session().torrent_status(st).unwrap();
+    for (what, rate) in [("download", down.download_rate), ("upload", up.upload_rate)] {
+        assert!(
+            rate > limit / 2 && rate < limit * 3 / 2,
+            "seed {seed}: {what} rate {rate} against a limit of {limit}"
+        );
+    }
+    assert_eq!(down.state, TorrentState::Downloading);
+    assert_eq!(up.state, TorrentState::Seeding);
+    assert!(down.pieces_verified > 0 && down.pieces_failed == 0);
+}

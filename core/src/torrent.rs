@@ -64,6 +64,7 @@ pub(crate) struct Torrent {
     /// Smart ban: failed attempts of pieces and the addresses banned for this torrent.
     pub(crate) smart_ban: SmartBan<IpAddr>,
     pub(crate) banned: HashSet<IpAddr>,
+    pub(crate) banned_ids: HashSet<crate::id::PeerId>,
     /// Pieces that passed / failed their hash check since the torrent was added (checking
     /// not counted).
     pub(crate) pieces_verified: u32,
@@ -93,6 +94,7 @@ impl Torrent {
             reported_state: None,
             smart_ban: SmartBan::default(),
             banned: HashSet::new(),
+            banned_ids: HashSet::new(),
             pieces_verified: 0,
             pieces_failed: 0,
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bitshoal_core::id::{RequestId, TorrentId};
 use bitshoal_core::metainfo::{FileSpan, Info};
 use bitshoal_core::session::{DiskCmd, DiskDone, StorageError};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// A node's disk: every file of every torrent as a growable byte vector.
 ///
@@ -36,6 +36,9 @@ pub struct MemDisk {
     staged: BTreeMap<[u8; 20], Vec<u8>>,
     /// Write commands that failed.
     write_failures: u64,
+    /// Content shared by every node (see [`MemDisk::share`]), by info-hash, and by torrent.
+    shared: BTreeMap<[u8; 20], Bytes>,
+    shared_open: BTreeMap<TorrentId, Bytes>,
 }
 
 impl MemDisk {
@@ -48,6 +51,9 @@ impl MemDisk {
     pub fn execute(&mut self, cmd: DiskCmd) -> Option<(RequestId, Result<DiskDone, StorageError>)> {
         match cmd {
             DiskCmd::Open { torrent, info } => {
+                if let Some(content) = self.shared.get(&info.hashes().wire_id()) {
+                    self.shared_open.insert(torrent, content.clone());
+                }
                 let staged = self.staged.remove(&info.hashes().wire_id());
                 self.infos.insert(torrent, info);
                 if let Some(content) = staged {
@@ -79,6 +85,7 @@ impl MemDisk {
             }
             DiskCmd::Close { torrent } => {
                 self.infos.remove(&torrent);
+                self.shared_open.remove(&torrent);
                 self.files.retain(|(t, _), _| *t != torrent);
                 None
             }
@@ -133,6 +140,12 @@ impl MemDisk {
             }
             self.write_budget = Some(budget - total);
         }
+        if self.shared_open.contains_key(&torrent) {
+            for span in spans {
+                self.check_span(torrent, span)?;
+            }
+            return Ok(()); // the shared content already holds these bytes
+        }
         let mut at = 0usize;
         for span in spans {
             self.check_span(torrent, span)?;
@@ -162,6 +175,9 @@ impl MemDisk {
                 message: "Input/output error (os error 5)".into(),
             });
         }
+        if let Some(content) = self.shared_open.get(&torrent) {
+            return self.read_shared(torrent, content, spans, length);
+        }
         let mut out = Vec::with_capacity(length as usize);
         for span in spans {
             self.check_span(torrent, span)?;
@@ -183,6 +199,49 @@ impl MemDisk {
             });
         }
         Ok(out.into())
+    }
+
+    fn read_shared(
+        &self,
+        torrent: TorrentId,
+        content: &Bytes,
+        spans: &[FileSpan],
+        length: u32,
+    ) -> Result<Bytes, StorageError> {
+        let info = &self.infos[&torrent];
+        let range = |span: &FileSpan| {
+            let start = (info.files()[span.file].offset() + span.offset) as usize;
+            start..start + span.length as usize
+        };
+        for span in spans {
+            self.check_span(torrent, span)?;
+        }
+        let out = match spans {
+            [one] => content.slice(range(one)),
+            _ => {
+                let mut out = BytesMut::with_capacity(length as usize);
+                for span in spans {
+                    out.extend_from_slice(&content[range(span)]);
+                }
+                out.freeze()
+            }
+        };
+        if out.len() != length as usize {
+            return Err(StorageError {
+                file: None,
+                message: format!("spans cover {} bytes, {length} asked", out.len()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Serves a torrent's reads from `content` (its bytes in layout order, shared by every
+    /// node that shares it: no copy per node) and drops its writes after checking their spans.
+    /// For large simulations (benchmarks): it relies on the session reading only what it
+    /// verified, so a node's view of the torrent is the shared content, and
+    /// [`MemDisk::content`] shows what was written, which is nothing.
+    pub fn share(&mut self, info: &Info, content: Bytes) {
+        self.shared.insert(info.hashes().wire_id(), content);
     }
 
     /// Writes a torrent's whole content (`content` in layout order, pads included as zeros)

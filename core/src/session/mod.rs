@@ -329,6 +329,7 @@ impl Job {
 ///   passes (spurious calls are harmless);
 /// - **commands**: methods such as [`add_torrent`](Self::add_torrent),
 ///   [`connect`](Self::connect), [`accept`](Self::accept), [`remove_torrent`](Self::remove_torrent),
+///   the lifecycle ([`pause`](Self::pause), [`resume`](Self::resume); see [`TorrentState`]),
 ///   and the download policy: [`set_file_priority`](Self::set_file_priority),
 ///   [`set_sequential`](Self::set_sequential), [`set_piece_deadline`](Self::set_piece_deadline)
 ///   (streaming), [`set_torrent_limits`](Self::set_torrent_limits);
@@ -799,7 +800,7 @@ impl Session {
             .filter(|t| t.is_active())
             .ok_or(DisconnectReason::TorrentStopped)?;
         let ip = self.conns.get(conn.0).map(|c| c.peer.addr().ip());
-        if ip.is_some_and(|ip| self.is_banned(torrent, ip)) {
+        if self.is_banned(torrent, ip, &theirs.peer_id) {
             return Err(DisconnectReason::Banned);
         }
         if theirs.names(&t.info.hashes()).is_none() {

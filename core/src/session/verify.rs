@@ -13,10 +13,10 @@
 //!   the storage error itself stopped the torrent already.
 //!
 //! A banned peer is disconnected with [`DisconnectReason::Banned`], reported with
-//! [`Event::PeerBanned`], and its IP address is refused for this torrent from then on
-//! (outgoing: [`ConnectError::Banned`](super::ConnectError::Banned); incoming: at the
-//! handshake). Addresses are what libtorrent bans too; peers sharing the address are refused
-//! with it.
+//! [`Event::PeerBanned`], and its IP address and peer id are refused for this torrent from
+//! then on (outgoing: [`ConnectError::Banned`](super::ConnectError::Banned); incoming, or an
+//! outgoing connection answered by the banned peer id: at the handshake). Addresses are what
+//! libtorrent bans too; peers sharing the address are refused with it.
 
 use std::net::IpAddr;
 
@@ -158,6 +158,11 @@ impl Session {
         let peer_id = conns
             .iter()
             .find_map(|c| self.conns.get(c.0)?.peer.remote().map(|r| r.peer_id));
+        if let (Some(id), Some(t)) = (peer_id, self.torrents.get_mut(torrent.0)) {
+            if t.banned_ids.len() < MAX_BANNED {
+                t.banned_ids.insert(id);
+            }
+        }
         self.outputs.push_back(Output::Event(Event::PeerBanned {
             torrent,
             ip,
@@ -168,10 +173,15 @@ impl Session {
         }
     }
 
-    /// Whether `ip` is banned from `torrent`.
-    pub(super) fn is_banned(&self, torrent: TorrentId, ip: IpAddr) -> bool {
-        self.torrents
-            .get(torrent.0)
-            .is_some_and(|t| t.banned.contains(&ip))
+    /// Whether `ip` or `peer_id` is banned from `torrent`.
+    pub(super) fn is_banned(
+        &self,
+        torrent: TorrentId,
+        ip: Option<IpAddr>,
+        peer_id: &crate::id::PeerId,
+    ) -> bool {
+        self.torrents.get(torrent.0).is_some_and(|t| {
+            ip.is_some_and(|ip| t.banned.contains(&ip)) || t.banned_ids.contains(peer_id)
+        })
     }
 }
