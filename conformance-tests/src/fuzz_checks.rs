@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("peer", peer),
     ("tracker_http", tracker_http),
     ("tracker_udp", tracker_udp),
+    ("resume", resume),
 ];
 
 /// Bencode: decode strictly and leniently; whatever decodes re-encodes to a strict document
@@ -398,4 +399,17 @@ pub fn tracker_udp(data: &[u8]) {
         let answered = client.handle_datagram(now, &datagram);
         assert!(busy || !answered, "an idle client takes no answers");
     }
+}
+
+/// Resume data: decoding never panics; whatever decodes re-encodes to bytes that decode to the
+/// same value and are their own encoding (the encoder is canonical).
+pub fn resume(data: &[u8]) {
+    let Ok(decoded) = bitshoal_core::resume::ResumeData::decode(data) else {
+        return;
+    };
+    let encoded = decoded.encode();
+    let again = bitshoal_core::resume::ResumeData::decode(&encoded)
+        .expect("re-encoded resume data decodes");
+    assert_eq!(again, decoded, "re-encoding changed the resume data");
+    assert_eq!(again.encode(), encoded, "the encoding is not canonical");
 }

@@ -123,6 +123,16 @@ fn tokens(target: &str) -> &'static [&'static [u8]] {
             b"\x01",
             b"\x00",
         ],
+        "resume" => &[
+            b"5:filesl",
+            b"li0ei0ee",
+            b"le",
+            b"4:have",
+            b"9:info-hash20:",
+            b"10:info-hash232:",
+            b"6:piecesi",
+            b"7:versioni1e",
+        ],
         _ => &[],
     }
 }

@@ -6,6 +6,7 @@ use bitshoal_conformance::sim::{
     FakeConfig, LinkProfile, NodeConfig, Sim, SimErrorKind, SwarmBuilder, TestTorrent, TorrentSpec,
 };
 use bitshoal_core::id::PeerId;
+use bitshoal_core::peer::DisconnectReason;
 use bitshoal_core::session::Event;
 use bitshoal_core::time::Duration;
 use bitshoal_core::wire::Message;
@@ -81,9 +82,18 @@ fn two_sessions_handshake_and_exchange_every_block() {
     // The links' bandwidth shaped the transfer: at least size / rate, and not absurdly more.
     assert!(took >= Duration::from_millis(300), "took {took:?}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    // Nobody was disconnected.
-    assert!(sim.node(seed).disconnects().is_empty());
-    assert!(sim.node(leech).disconnects().is_empty());
+    // Nobody was disconnected before the end; then the leecher, now a seed, dropped the seed
+    // (BEP 21: both seeding).
+    for node in [seed, leech] {
+        assert!(sim.node(node).disconnects().iter().all(|(_, r)| matches!(
+            r,
+            DisconnectReason::BothSeeding | DisconnectReason::ClosedByRemote
+        )));
+    }
+    assert_eq!(
+        sim.node(leech).disconnects(),
+        vec![(conn, DisconnectReason::BothSeeding)]
+    );
 }
 
 #[test]
@@ -121,7 +131,14 @@ fn one_seed_three_leechers_end_with_identical_disks() {
             .session()
             .torrent_status(l.torrent)
             .unwrap();
-        assert_eq!(status.peers, 3, "{l:?} is connected to everyone");
+        let met = swarm
+            .sim
+            .node(l.node)
+            .events()
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::PeerConnected { .. }))
+            .count();
+        assert_eq!(met, 3, "{l:?} was connected to everyone");
         assert_eq!(status.downloaded, total, "{l:?} downloaded no block twice");
     }
     // (With the first-cut picker every leecher picks the same pieces in the same order, so
@@ -293,12 +310,15 @@ fn a_node_downloads_from_a_fake_seed_that_answers_its_requests() {
         .fake(seed)
         .messages()
         .any(|m| *m == Message::Interested));
-    // Having everything, the node tells the fake it is no longer interested.
+    // Having everything, the node drops the fake seed: neither wants anything (BEP 21).
     f.sim.run_for(Duration::from_millis(100)).unwrap();
-    assert_eq!(
-        f.sim.fake(seed).messages().last(),
-        Some(&Message::NotInterested)
-    );
+    assert!(f.sim.fake(seed).closed_at().is_some());
+    assert!(f
+        .sim
+        .node(f.node)
+        .disconnects()
+        .iter()
+        .any(|(_, r)| *r == DisconnectReason::BothSeeding));
 }
 
 #[test]

@@ -132,12 +132,20 @@ proptest! {
             None => prop_assert_eq!(node.session().connection_count(), 1),
             Some((_, reason)) => {
                 prop_assert_eq!(node.session().connection_count(), 0);
-                // The fake never closed and no timer can have fired: the peer's bytes ended it.
+                // The fake never closed and no timer can have fired: the peer's bytes ended it,
+                // either by breaking the protocol or (BEP 21) by being a seed facing our seed.
                 prop_assert!(
-                    matches!(reason, DisconnectReason::Wire(_) | DisconnectReason::Violation(_)),
+                    matches!(
+                        reason,
+                        DisconnectReason::Wire(_)
+                            | DisconnectReason::Violation(_)
+                            | DisconnectReason::BothSeeding
+                    ),
                     "unexpected reason {:?}", reason
                 );
-                prop_assert!(reason.fault().is_some());
+                prop_assert!(
+                    reason.fault().is_some() || *reason == DisconnectReason::BothSeeding
+                );
             }
         }
     }

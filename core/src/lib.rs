@@ -19,6 +19,7 @@
 //! - [`picker`]: which blocks to request: availability, rarest first, priorities, streaming
 //!   deadlines, endgame.
 //! - [`rate`]: token buckets for upload and download rate limits.
+//! - [`resume`]: resume data (verified pieces, file sizes and times) and its bencode codec.
 //! - [`rng`]: the seeded PRNG, the core's only source of randomness.
 //! - [`session`]: all torrents and connections behind one sans-IO API.
 //! - [`time`]: the caller-supplied [`time::Instant`]; the core never reads a clock.
@@ -40,9 +41,11 @@ pub mod metainfo;
 pub mod peer;
 pub mod picker;
 pub mod rate;
+pub mod resume;
 pub mod rng;
 pub mod session;
 mod slots;
+mod smart_ban;
 pub mod time;
 mod torrent;
 pub mod tracker;

@@ -6,7 +6,8 @@
 //! [`PieceBuf`] for the hash job; the piece counts as ours once the hash matches *and* every
 //! write has completed, and only then do we announce it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,12 +18,17 @@ use crate::metainfo::Info;
 use crate::picker::{Picker, Priority};
 use crate::rate::TokenBucket;
 use crate::rng::Rng;
+use crate::session::checking::Checking;
+use crate::session::{StorageError, TorrentState};
+use crate::smart_ban::SmartBan;
 
 /// A piece whose blocks are arriving, or being hashed and written.
 #[derive(Debug)]
 pub(crate) struct PieceBuf {
     /// The blocks received so far, by block index.
     pub(crate) blocks: Vec<Option<Bytes>>,
+    /// Who sent each block (smart ban), by block index.
+    pub(crate) senders: Vec<Option<IpAddr>>,
     /// Writes issued and not yet completed.
     pub(crate) pending_writes: u32,
     /// `Some(true)` once the hash matched.
@@ -49,6 +55,20 @@ pub(crate) struct Torrent {
     pub(crate) uploaded: u64,
     /// Whether every wanted piece is verified and stored (as last reported).
     pub(crate) finished: bool,
+    /// Lifecycle: checking, paused, error (see `session::lifecycle`).
+    pub(crate) checking: Option<Checking>,
+    pub(crate) paused: bool,
+    pub(crate) error: Option<StorageError>,
+    /// The kind of state last reported with `Event::StateChanged`.
+    pub(crate) reported_state: Option<std::mem::Discriminant<TorrentState>>,
+    /// Smart ban: failed attempts of pieces and the addresses banned for this torrent.
+    pub(crate) smart_ban: SmartBan<IpAddr>,
+    pub(crate) banned: HashSet<IpAddr>,
+    pub(crate) banned_ids: HashSet<crate::id::PeerId>,
+    /// Pieces that passed / failed their hash check since the torrent was added (checking
+    /// not counted).
+    pub(crate) pieces_verified: u32,
+    pub(crate) pieces_failed: u32,
 }
 
 impl Torrent {
@@ -68,6 +88,15 @@ impl Torrent {
             downloaded: 0,
             uploaded: 0,
             finished,
+            checking: None,
+            paused: false,
+            error: None,
+            reported_state: None,
+            smart_ban: SmartBan::default(),
+            banned: HashSet::new(),
+            banned_ids: HashSet::new(),
+            pieces_verified: 0,
+            pieces_failed: 0,
         }
     }
 

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -20,7 +20,8 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, ConnectError, DiskCmd, Event, HashJob, Session, TorrentStatus,
+    AddError, AddTorrent, CheckMode, CommandError, ConnectError, DiskCmd, Event, HashJob, Session,
+    TorrentStatus,
 };
 pub use bitshoal_std::client::{ClientConfig, ClientEvent};
 use bitshoal_std::storage::Storage;
@@ -48,7 +49,8 @@ pub struct Client {
     event_loop: EventLoop,
     pools: Pools,
     side: mpsc::Receiver<Completion>,
-    roots: HashMap<TorrentId, PathBuf>,
+    /// Each torrent's download directory and files, for resume data.
+    roots: HashMap<TorrentId, (PathBuf, Arc<Info>)>,
 }
 
 impl std::fmt::Debug for Client {
@@ -108,27 +110,76 @@ impl Client {
         download_dir: PathBuf,
         have: Option<Bitfield>,
     ) -> Result<TorrentId, AddError> {
-        let mut add = AddTorrent::new(info);
-        if let Some(have) = have {
-            add = add.with_have(have);
-        }
-        self.add_torrent_with(add, download_dir)
+        let check = match have {
+            Some(have) => CheckMode::Trust(have),
+            None => CheckMode::Trust(Bitfield::new(info.layout().piece_count())),
+        };
+        self.add_torrent_with(AddTorrent::new(info).with_check(check), download_dir)
     }
 
-    /// Adds a torrent described by `add` (its trackers, its pieces already verified) whose
+    /// Adds a torrent, learning what is already under `download_dir` from its resume file in
+    /// `state_dir` (see `bitshoal_std::resume`): unchanged files are trusted, changed ones
+    /// checked piece by piece; without a resume file, existing files are checked.
+    pub fn add_torrent_resuming(
+        &mut self,
+        info: Arc<Info>,
+        download_dir: PathBuf,
+        state_dir: &Path,
+    ) -> Result<TorrentId, AddError> {
+        let check = bitshoal_std::resume::check_mode(&download_dir, &info, state_dir);
+        self.add_torrent_with(AddTorrent::new(info).with_check(check), download_dir)
+    }
+
+    /// Adds a torrent described by `add` (its trackers, how to check what is on disk) whose
     /// content lives (or will live) under `download_dir` as the torrent lays it out.
     pub fn add_torrent_with(
         &mut self,
         add: AddTorrent,
         download_dir: PathBuf,
     ) -> Result<TorrentId, AddError> {
+        let info = Arc::clone(&add.info);
         let now = self.event_loop.now();
         let id = self.event_loop.session().add_torrent(now, add)?;
         // Storage must know the directory before it sees the torrent's `Open`.
         self.pools.disk.storage().register(id, download_dir.clone());
-        self.roots.insert(id, download_dir);
+        self.roots.insert(id, (download_dir, info));
         self.event_loop.dispatch(&mut self.pools);
         Ok(id)
+    }
+
+    /// Writes the torrent's resume file to `state_dir` (atomically; see
+    /// `bitshoal_std::resume`). Best done when no write is in flight (after
+    /// [`pause`](Self::pause), or when finished): a write landing after the save changes a
+    /// file's time, and the next start then checks the files again.
+    pub fn save_resume(&mut self, torrent: TorrentId, state_dir: &Path) -> io::Result<PathBuf> {
+        let (root, info) = self
+            .roots
+            .get(&torrent)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown torrent"))?;
+        let files = bitshoal_std::resume::file_stats(root, info);
+        let data = self
+            .event_loop
+            .session()
+            .resume_data(torrent, files)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown torrent"))?;
+        bitshoal_std::resume::save(state_dir, &data)
+    }
+
+    /// Pauses a torrent (see `Session::pause`).
+    pub fn pause(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
+        let now = self.event_loop.now();
+        let r = self.event_loop.session().pause(now, torrent);
+        self.event_loop.dispatch(&mut self.pools);
+        r
+    }
+
+    /// Resumes a paused or failed torrent (see `Session::resume`); connect to peers again
+    /// afterwards.
+    pub fn resume(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
+        let now = self.event_loop.now();
+        let r = self.event_loop.session().resume(now, torrent);
+        self.event_loop.dispatch(&mut self.pools);
+        r
     }
 
     /// Opens a connection to a peer of `torrent`.

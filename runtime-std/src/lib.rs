@@ -49,6 +49,8 @@
 //! - [`workers`]: [`DiskPool`](workers::DiskPool) and [`HashPool`](workers::HashPool) run those
 //!   on threads and hand each result to a [`Sink`](workers::Sink), which wakes the event loop.
 //! - [`resolve`]: host name lookups on their own threads.
+//! - [`resume`]: resume files (`<state dir>/<info-hash>.resume`, written atomically) and the
+//!   file sizes and times they are checked against.
 //! - [`http`]: an HTTP(S) GET client for trackers and web seeds, blocking or on worker threads.
 //!
 //! A runtime wires them like this:
@@ -86,6 +88,7 @@ pub mod create;
 pub mod hash;
 pub mod http;
 pub mod resolve;
+pub mod resume;
 pub mod storage;
 pub mod workers;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bitshoal_core::id::{RequestId, TorrentId};
 use bitshoal_core::metainfo::{FileSpan, Info};
 use bitshoal_core::session::{DiskCmd, DiskDone, StorageError};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// A node's disk: every file of every torrent as a growable byte vector.
 ///
@@ -15,12 +15,30 @@ use bytes::Bytes;
 /// (pad spans and bytes never written read as zeros, like a sparse file), `Close` forgets the
 /// torrent's files. A span past a file's declared length is a storage error: the core computes
 /// spans, so one out of bounds is a bug the simulator reports rather than hides.
+///
+/// # Faults
+///
+/// A disk can be made to fail like a real one: [`MemDisk::set_write_budget`] makes writes fail
+/// with "no space left on device" once that many bytes were written (a full disk), and
+/// [`MemDisk::set_fail_reads`] makes every read fail (a vanished or unreadable file). Content
+/// staged with [`MemDisk::stage`] is placed in a torrent's files when the torrent is opened,
+/// so that a check at add time finds it.
 #[derive(Debug, Default)]
 pub struct MemDisk {
     infos: BTreeMap<TorrentId, Arc<Info>>,
     files: BTreeMap<(TorrentId, usize), Vec<u8>>,
     writes: u64,
     reads: u64,
+    /// Bytes that may still be written; `None` for no limit.
+    write_budget: Option<u64>,
+    fail_reads: bool,
+    /// Content placed when a torrent with this info-hash is opened.
+    staged: BTreeMap<[u8; 20], Vec<u8>>,
+    /// Write commands that failed.
+    write_failures: u64,
+    /// Content shared by every node (see [`MemDisk::share`]), by info-hash, and by torrent.
+    shared: BTreeMap<[u8; 20], Bytes>,
+    shared_open: BTreeMap<TorrentId, Bytes>,
 }
 
 impl MemDisk {
@@ -33,7 +51,14 @@ impl MemDisk {
     pub fn execute(&mut self, cmd: DiskCmd) -> Option<(RequestId, Result<DiskDone, StorageError>)> {
         match cmd {
             DiskCmd::Open { torrent, info } => {
+                if let Some(content) = self.shared.get(&info.hashes().wire_id()) {
+                    self.shared_open.insert(torrent, content.clone());
+                }
+                let staged = self.staged.remove(&info.hashes().wire_id());
                 self.infos.insert(torrent, info);
+                if let Some(content) = staged {
+                    self.fill(torrent, &content);
+                }
                 None
             }
             DiskCmd::Write {
@@ -60,6 +85,7 @@ impl MemDisk {
             }
             DiskCmd::Close { torrent } => {
                 self.infos.remove(&torrent);
+                self.shared_open.remove(&torrent);
                 self.files.retain(|(t, _), _| *t != torrent);
                 None
             }
@@ -103,6 +129,23 @@ impl MemDisk {
                 message: format!("spans cover {total} bytes, the data is {}", data.len()),
             });
         }
+        if let Some(budget) = self.write_budget {
+            if total > budget {
+                self.write_budget = Some(0);
+                self.write_failures += 1;
+                return Err(StorageError {
+                    file: spans.first().map(|s| s.file),
+                    message: "No space left on device (os error 28)".into(),
+                });
+            }
+            self.write_budget = Some(budget - total);
+        }
+        if self.shared_open.contains_key(&torrent) {
+            for span in spans {
+                self.check_span(torrent, span)?;
+            }
+            return Ok(()); // the shared content already holds these bytes
+        }
         let mut at = 0usize;
         for span in spans {
             self.check_span(torrent, span)?;
@@ -126,6 +169,15 @@ impl MemDisk {
         spans: &[FileSpan],
         length: u32,
     ) -> Result<Bytes, StorageError> {
+        if self.fail_reads {
+            return Err(StorageError {
+                file: spans.first().map(|s| s.file),
+                message: "Input/output error (os error 5)".into(),
+            });
+        }
+        if let Some(content) = self.shared_open.get(&torrent) {
+            return self.read_shared(torrent, content, spans, length);
+        }
         let mut out = Vec::with_capacity(length as usize);
         for span in spans {
             self.check_span(torrent, span)?;
@@ -147,6 +199,49 @@ impl MemDisk {
             });
         }
         Ok(out.into())
+    }
+
+    fn read_shared(
+        &self,
+        torrent: TorrentId,
+        content: &Bytes,
+        spans: &[FileSpan],
+        length: u32,
+    ) -> Result<Bytes, StorageError> {
+        let info = &self.infos[&torrent];
+        let range = |span: &FileSpan| {
+            let start = (info.files()[span.file].offset() + span.offset) as usize;
+            start..start + span.length as usize
+        };
+        for span in spans {
+            self.check_span(torrent, span)?;
+        }
+        let out = match spans {
+            [one] => content.slice(range(one)),
+            _ => {
+                let mut out = BytesMut::with_capacity(length as usize);
+                for span in spans {
+                    out.extend_from_slice(&content[range(span)]);
+                }
+                out.freeze()
+            }
+        };
+        if out.len() != length as usize {
+            return Err(StorageError {
+                file: None,
+                message: format!("spans cover {} bytes, {length} asked", out.len()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Serves a torrent's reads from `content` (its bytes in layout order, shared by every
+    /// node that shares it: no copy per node) and drops its writes after checking their spans.
+    /// For large simulations (benchmarks): it relies on the session reading only what it
+    /// verified, so a node's view of the torrent is the shared content, and
+    /// [`MemDisk::content`] shows what was written, which is nothing.
+    pub fn share(&mut self, info: &Info, content: Bytes) {
+        self.shared.insert(info.hashes().wire_id(), content);
     }
 
     /// Writes a torrent's whole content (`content` in layout order, pads included as zeros)
@@ -202,6 +297,29 @@ impl MemDisk {
     /// How many write and read commands ran.
     pub fn counts(&self) -> (u64, u64) {
         (self.writes, self.reads)
+    }
+
+    /// Makes writes fail ("no space left on device") once `bytes` more were written, as a
+    /// full disk does; `None` lifts the limit.
+    pub fn set_write_budget(&mut self, bytes: Option<u64>) {
+        self.write_budget = bytes;
+    }
+
+    /// Makes every read fail (or work again).
+    pub fn set_fail_reads(&mut self, fail: bool) {
+        self.fail_reads = fail;
+    }
+
+    /// How many writes failed.
+    pub fn write_failures(&self) -> u64 {
+        self.write_failures
+    }
+
+    /// Places `content` (a torrent's bytes in layout order) in the torrent's files when a
+    /// torrent with `info`'s hash is next opened: data already on disk before it is added.
+    pub fn stage(&mut self, info: &Info, content: &[u8]) {
+        self.staged
+            .insert(info.hashes().wire_id(), content.to_vec());
     }
 }
 

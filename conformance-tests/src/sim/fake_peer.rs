@@ -46,6 +46,8 @@ impl FakeConfig {
 pub(crate) struct Serve {
     pub(crate) content: Bytes,
     pub(crate) piece_length: u32,
+    /// Flip the first byte of every block sent.
+    pub(crate) corrupt: bool,
 }
 
 /// A peer under the test's control: it sends whatever bytes the test gives it (see
@@ -68,6 +70,9 @@ pub struct FakePeer {
     decode_error: Option<WireError>,
     bytes_received: u64,
     pub(crate) serve: Option<Serve>,
+    /// Bytes sent in answer to the node's handshake (see [`FakePeer::greet_as_seed`]).
+    greeting: Option<Bytes>,
+    blocks_sent: u64,
 }
 
 impl FakePeer {
@@ -87,6 +92,8 @@ impl FakePeer {
             decode_error: None,
             bytes_received: 0,
             serve: None,
+            greeting: None,
+            blocks_sent: 0,
         }
     }
 
@@ -161,26 +168,69 @@ impl FakePeer {
         self.serve = Some(Serve {
             content,
             piece_length,
+            corrupt: false,
         });
     }
 
-    /// Takes delivered bytes; returns the replies to send (when serving).
-    pub(crate) fn on_bytes(&mut self, now: Instant, data: &[u8]) -> Vec<Message> {
+    /// Answers every request from now on with a corrupt block: the right one with its first
+    /// byte flipped (a peer that only sends bad data).
+    pub fn serve_corrupt(&mut self, content: Bytes, piece_length: u32) {
+        self.serve = Some(Serve {
+            content,
+            piece_length,
+            corrupt: true,
+        });
+    }
+
+    /// Answers the node's handshake, when it arrives, as a seed would: its own handshake (BEP 6
+    /// and BEP 10 bits), `have all` and `unchoke`. With [`FakePeer::serve`] it is a seed;
+    /// without, a peer that never answers requests (a staller).
+    pub fn greet_as_seed(&mut self, hashes: &InfoHashes) {
+        let mut buf = BytesMut::new();
+        self.handshake_for(hashes, Reserved::FAST.union(Reserved::EXTENSION_PROTOCOL))
+            .encode(&mut buf);
+        for m in [Message::HaveAll, Message::Unchoke] {
+            let _ = m.encode(&mut buf);
+        }
+        self.greeting = Some(buf.freeze());
+    }
+
+    /// Answers the node's handshake, when it arrives, as a peer with nothing yet: its own
+    /// handshake (BEP 6 and BEP 10 bits) and `have none`.
+    pub fn greet_as_leecher(&mut self, hashes: &InfoHashes) {
+        let mut buf = BytesMut::new();
+        self.handshake_for(hashes, Reserved::FAST.union(Reserved::EXTENSION_PROTOCOL))
+            .encode(&mut buf);
+        let _ = Message::HaveNone.encode(&mut buf);
+        self.greeting = Some(buf.freeze());
+    }
+
+    /// Blocks sent in answer to requests.
+    pub fn blocks_sent(&self) -> u64 {
+        self.blocks_sent
+    }
+
+    /// Takes delivered bytes; returns the bytes to send back (a greeting, served blocks).
+    pub(crate) fn on_bytes(&mut self, now: Instant, data: &[u8]) -> BytesMut {
+        let mut out = BytesMut::new();
         self.bytes_received += data.len() as u64;
         if self.decode_error.is_some() {
-            return Vec::new();
+            return out;
         }
         self.recv.extend_from_slice(data);
         if self.handshake.is_none() {
             match Handshake::decode(&self.recv) {
-                Ok(Decoded::Need(_)) => return Vec::new(),
+                Ok(Decoded::Need(_)) => return out,
                 Ok(Decoded::Ready(h, consumed)) => {
                     let _ = self.recv.split_to(consumed);
                     self.handshake = Some((now, h));
+                    if let Some(greeting) = self.greeting.take() {
+                        out.extend_from_slice(&greeting);
+                    }
                 }
                 Err(e) => {
                     self.decode_error = Some(e);
-                    return Vec::new();
+                    return out;
                 }
             }
         }
@@ -193,11 +243,18 @@ impl FakePeer {
                             u64::from(r.index) * u64::from(serve.piece_length) + u64::from(r.begin);
                         let end = start + u64::from(r.length);
                         if end <= serve.content.len() as u64 {
+                            let mut data = serve.content.slice(start as usize..end as usize);
+                            if serve.corrupt && !data.is_empty() {
+                                let mut bad = BytesMut::from(&data[..]);
+                                bad[0] ^= 0xff;
+                                data = bad.freeze();
+                            }
                             replies.push(Message::Piece {
                                 index: r.index,
                                 begin: r.begin,
-                                data: serve.content.slice(start as usize..end as usize),
+                                data,
                             });
+                            self.blocks_sent += 1;
                         }
                     }
                     self.received.push((now, message));
@@ -209,6 +266,11 @@ impl FakePeer {
                 }
             }
         }
-        replies
+        for m in &replies {
+            if let Some(body) = m.encode(&mut out) {
+                out.extend_from_slice(&body);
+            }
+        }
+        out
     }
 }

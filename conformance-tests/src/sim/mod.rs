@@ -302,6 +302,8 @@ pub struct Sim {
     pub(crate) conn_pipes: BTreeMap<(usize, ConnId), (usize, usize)>,
     pub(crate) path_latency: BTreeMap<(usize, usize), Duration>,
     trace: Sha1,
+    /// Whether outputs are hashed into the trace (see [`Sim::set_tracing`]).
+    tracing: bool,
     outputs: u64,
     steps: u64,
     max_steps: u64,
@@ -338,6 +340,7 @@ impl Sim {
             conn_pipes: BTreeMap::new(),
             path_latency: BTreeMap::new(),
             trace: Sha1::new(),
+            tracing: true,
             outputs: 0,
             steps: 0,
             max_steps: 5_000_000,
@@ -377,6 +380,12 @@ impl Sim {
     /// for two runs exactly when they behaved the same (up to SHA-1 collisions).
     pub fn trace_hash(&self) -> [u8; 20] {
         self.trace.clone().finalize().into()
+    }
+
+    /// Turns hashing outputs into the trace on or off (on by default). Off, [`Sim::trace_hash`]
+    /// stops changing; large benchmarks turn it off because it hashes every byte sent.
+    pub fn set_tracing(&mut self, on: bool) {
+        self.tracing = on;
     }
 
     /// How many outputs the nodes produced.
@@ -525,6 +534,11 @@ impl Sim {
             .expect("a fresh test torrent is accepted");
         self.node_mut(node.0).disk.fill(id, &torrent.content);
         id
+    }
+
+    /// A node's disk, to inject faults or stage content (see [`MemDisk`]).
+    pub fn disk_mut(&mut self, node: NodeId) -> &mut MemDisk {
+        &mut self.node_mut(node.0).disk
     }
 
     /// Asks a node to connect to `addr` for `torrent`.
@@ -706,13 +720,7 @@ impl Sim {
                     (HostKind::Fake(f), _) => {
                         let replies = f.on_bytes(now, &data);
                         if !replies.is_empty() {
-                            let mut buf = BytesMut::new();
-                            for m in &replies {
-                                if let Some(body) = m.encode(&mut buf) {
-                                    buf.extend_from_slice(&body);
-                                }
-                            }
-                            self.pipe_send(pipe, to, buf.freeze());
+                            self.pipe_send(pipe, to, replies.freeze());
                         }
                     }
                 }
@@ -886,6 +894,9 @@ impl Sim {
 
     fn trace_output(&mut self, host: usize, output: &Output) {
         self.outputs += 1;
+        if !self.tracing {
+            return;
+        }
         let t = &mut self.trace;
         t.update(self.now.as_micros().to_le_bytes());
         t.update((host as u64).to_le_bytes());

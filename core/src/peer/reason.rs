@@ -36,6 +36,9 @@ pub enum DisconnectReason {
     BothSeeding,
     /// The session's or the torrent's connection limit was reached.
     TooManyConnections,
+    /// The peer sent data that failed piece verification (smart ban): its address is refused
+    /// for this torrent from now on.
+    Banned,
 }
 
 /// A protocol rule a peer broke.
@@ -79,6 +82,7 @@ impl fmt::Display for DisconnectReason {
             Self::TorrentStopped => f.write_str("torrent stopped"),
             Self::BothSeeding => f.write_str("both sides are seeding"),
             Self::TooManyConnections => f.write_str("connection limit reached"),
+            Self::Banned => f.write_str("banned for sending corrupt data"),
         }
     }
 }
@@ -120,7 +124,9 @@ impl DisconnectReason {
         match self {
             Self::Wire(e) => Some(e.fault()),
             Self::Violation(Violation::RequestFlood) => Some(Fault::LimitExceeded),
-            Self::Violation(_) | Self::InfoHashMismatch => Some(Fault::PeerMisbehaved),
+            Self::Violation(_) | Self::InfoHashMismatch | Self::Banned => {
+                Some(Fault::PeerMisbehaved)
+            }
             Self::UnknownTorrent
             | Self::SelfConnection
             | Self::DuplicatePeer

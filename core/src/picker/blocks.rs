@@ -67,15 +67,49 @@ pub(super) struct Partial<P> {
     pub(super) free: u32,
     /// Blocks in [`Slot::Received`].
     pub(super) received: u32,
+    /// Smart ban: the piece failed its hash with blocks from several peers, so this attempt
+    /// takes all its blocks from one peer (see [`Partial::open_to`]).
+    pub(super) exclusive: bool,
 }
 
 impl<P: Copy + Eq> Partial<P> {
-    pub(super) fn new(block_count: u32) -> Self {
+    pub(super) fn new(block_count: u32, exclusive: bool) -> Self {
         Self {
             blocks: vec![Slot::Free; block_count as usize],
             free: block_count,
             received: 0,
+            exclusive,
         }
+    }
+
+    /// Whether `peer` may take blocks of this piece: always, unless the piece is exclusive and
+    /// another peer has blocks of it requested or received. O(blocks), only for exclusive
+    /// pieces (rare: pieces that failed their hash).
+    pub(super) fn open_to(&self, peer: P) -> bool {
+        !self.exclusive
+            || self.blocks.iter().all(|s| match s {
+                Slot::Free => true,
+                Slot::Requested(peers) => peers.iter().all(|p| *p == peer),
+                Slot::Received(p) => *p == peer,
+            })
+    }
+
+    /// An exclusive piece's blocks received from `peer`, which left, become free again, so
+    /// another peer can take the whole piece. Returns how many were freed.
+    pub(super) fn forget_received_from(&mut self, peer: P) -> u32 {
+        if !self.exclusive || self.is_complete() {
+            return 0;
+        }
+        let mut freed = 0;
+        for slot in &mut self.blocks {
+            if *slot == Slot::Received(peer) {
+                *slot = Slot::Free;
+                freed += 1;
+            }
+        }
+        self.free += freed;
+        self.received -= freed;
+        freed
     }
 
     pub(super) fn is_complete(&self) -> bool {
@@ -91,7 +125,7 @@ impl<P: Copy + Eq> Partial<P> {
         goal: usize,
         out: &mut Vec<BlockRequest>,
     ) {
-        if self.free == 0 {
+        if self.free == 0 || !self.open_to(peer) {
             return;
         }
         for (i, slot) in self.blocks.iter_mut().enumerate() {
@@ -117,6 +151,9 @@ impl<P: Copy + Eq> Partial<P> {
         goal: usize,
         out: &mut Vec<BlockRequest>,
     ) {
+        if self.exclusive {
+            return; // one peer per attempt: no endgame duplicates
+        }
         for (i, slot) in self.blocks.iter_mut().enumerate() {
             if out.len() >= goal {
                 return;

@@ -136,6 +136,8 @@ pub struct Picker<P> {
     seq_cursor: u32,
     deadlines: BTreeSet<(Instant, u32)>,
     deadline_of: HashMap<u32, Instant>,
+    /// Pieces whose next attempt takes every block from one peer (smart ban).
+    exclusive: BTreeSet<u32>,
     rng: Rng,
 }
 
@@ -165,6 +167,7 @@ impl<P: Copy + Eq> Picker<P> {
             seq_cursor: 0,
             deadlines: BTreeSet::new(),
             deadline_of: HashMap::new(),
+            exclusive: BTreeSet::new(),
             rng,
         };
         let level = Priority::Normal.level().expect("normal is wanted");
@@ -347,8 +350,11 @@ impl<P: Copy + Eq> Picker<P> {
             self.lists.remove(piece, level, self.peer_count[i]);
         }
         self.state[i] = State::Partial;
-        self.partials
-            .insert(piece, Partial::new(self.geometry.block_count(piece)));
+        let exclusive = self.exclusive.contains(&piece);
+        self.partials.insert(
+            piece,
+            Partial::new(self.geometry.block_count(piece), exclusive),
+        );
     }
 
     /// Starts `piece` if it is free, then requests its free blocks from `peer`.
@@ -567,6 +573,53 @@ impl<P: Copy + Eq> Picker<P> {
         partial.contributors()
     }
 
+    /// Smart ban: the piece failed with blocks from several peers, so its next attempts take
+    /// every block from a single peer (other peers skip it while one holds blocks of it, and
+    /// endgame does not duplicate its blocks). A later failure then names the one sender; a
+    /// success gives good data to compare the failed attempts' blocks with. Cleared when the
+    /// piece is done. Call it after [`Picker::piece_failed`].
+    pub fn set_exclusive(&mut self, piece: u32) {
+        if piece < self.geometry.piece_count && self.state[piece as usize] != State::Have {
+            self.exclusive.insert(piece);
+            if let Some(partial) = self.partials.get_mut(&piece) {
+                partial.exclusive = true;
+            }
+        }
+    }
+
+    /// Whether the next attempt at `piece` takes all its blocks from one peer.
+    pub fn is_exclusive(&self, piece: u32) -> bool {
+        self.exclusive.contains(&piece)
+    }
+
+    /// `peer` left: blocks it sent of exclusive pieces become free again, so that another
+    /// peer can take the whole piece (its requests are returned by
+    /// [`Picker::request_dropped`]). A complete piece (being hashed) is left alone: its hash
+    /// result decides it. Returns the (piece, block) pairs freed, whose data the caller drops.
+    pub fn peer_gone(&mut self, peer: P) -> Vec<(u32, u32)> {
+        let mut freed = Vec::new();
+        for (&piece, partial) in self.partials.iter_mut() {
+            if !partial.exclusive {
+                continue;
+            }
+            let before: Vec<bool> = partial
+                .blocks
+                .iter()
+                .map(|s| *s == Slot::Received(peer))
+                .collect();
+            if partial.forget_received_from(peer) > 0 {
+                freed.extend(
+                    before
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, b)| **b)
+                        .map(|(i, _)| (piece, i as u32)),
+                );
+            }
+        }
+        freed
+    }
+
     /// The piece is verified and stored.
     pub fn piece_done(&mut self, piece: u32) {
         let Some(&state) = self.state.get(piece as usize) else {
@@ -585,6 +638,7 @@ impl<P: Copy + Eq> Picker<P> {
             }
         }
         self.state[i] = State::Have;
+        self.exclusive.remove(&piece);
         self.unneeded.set(piece, true);
         if self.priority[i] != Priority::Skip {
             self.wanted_left -= 1;

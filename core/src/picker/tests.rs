@@ -461,3 +461,68 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_exclusive_piece_is_taken_by_one_peer_only() {
+    // One piece of four blocks, two peers that have it.
+    let mut p = setup("2", "", 4, 1);
+    let all = bits("1");
+    let view = unchoked(&all);
+    // First attempt: peers 1 and 2 share the piece; it fails.
+    assert_eq!(pick(&mut p, 1, &view, 2).len(), 2);
+    assert_eq!(pick(&mut p, 2, &view, 2).len(), 2);
+    for (peer, begin) in [(1, 0), (1, 1), (2, 2), (2, 3)] {
+        let r = BlockRequest {
+            index: 0,
+            begin: begin * BLOCK_LEN,
+            length: BLOCK_LEN,
+        };
+        assert!(p.block_received(peer, r).is_some());
+    }
+    let mut contributors = p.piece_failed(0);
+    contributors.sort_unstable();
+    assert_eq!(contributors, vec![1, 2]);
+    p.set_exclusive(0);
+    assert!(p.is_exclusive(0));
+    // Second attempt: peer 1 starts it, so peer 2 gets nothing, not even in endgame.
+    assert_eq!(pick(&mut p, 1, &view, 2).len(), 2);
+    assert!(pick(&mut p, 2, &view, 4).is_empty());
+    // Peer 1 takes the rest.
+    assert_eq!(pick(&mut p, 1, &view, 4).len(), 2);
+    // Peer 1 received one block and left: the block is free again, for peer 2 alone.
+    let r0 = BlockRequest {
+        index: 0,
+        begin: 0,
+        length: BLOCK_LEN,
+    };
+    assert!(p.block_received(1, r0).is_some());
+    for b in 1..4 {
+        p.request_dropped(
+            1,
+            BlockRequest {
+                index: 0,
+                begin: b * BLOCK_LEN,
+                length: BLOCK_LEN,
+            },
+        );
+    }
+    assert_eq!(p.peer_gone(1), vec![(0, 0)]);
+    p.check();
+    assert_eq!(pick(&mut p, 2, &view, 8).len(), 4);
+    assert!(pick(&mut p, 1, &view, 8).is_empty());
+    // Complete (its hash pending): the sender leaving frees nothing, the hash decides.
+    for b in 0..4 {
+        let r = BlockRequest {
+            index: 0,
+            begin: b * BLOCK_LEN,
+            length: BLOCK_LEN,
+        };
+        assert!(p.block_received(2, r).is_some());
+    }
+    assert!(p.peer_gone(2).is_empty());
+    p.check();
+    // Done: no longer exclusive.
+    p.piece_done(0);
+    assert!(!p.is_exclusive(0));
+    p.check();
+}

@@ -340,5 +340,6 @@ impl Session {
             self.pump(now, p);
             self.flush(now, p);
         }
+        self.note_state(torrent);
     }
 }

@@ -1,7 +1,7 @@
 //! What goes into a [`Session`](super::Session) and what comes out of it.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -10,6 +10,8 @@ use smallvec::SmallVec;
 use crate::id::{ConnId, PeerId, RequestId, TorrentId};
 use crate::metainfo::{FileSpan, Info};
 use crate::peer::DisconnectReason;
+
+use super::TorrentState;
 
 /// Something that happened in the world, for [`Session::handle_input`](super::Session::handle_input).
 #[derive(Debug)]
@@ -326,11 +328,38 @@ pub enum Event {
         /// The warning.
         message: String,
     },
-    /// Storage failed; the torrent is paused.
+    /// Storage failed; the torrent stopped in [`TorrentState::Error`] (reported once).
     StorageFailed {
         /// The torrent.
         torrent: TorrentId,
         /// What the runtime reported.
         error: StorageError,
+    },
+    /// A peer sent data that failed verification (smart ban): its connections to the torrent
+    /// are closed with [`DisconnectReason::Banned`] and its address is refused from now on.
+    PeerBanned {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The banned address.
+        ip: IpAddr,
+        /// The peer's id, if it was connected when banned.
+        peer_id: Option<PeerId>,
+    },
+    /// The torrent moved to another kind of state (checking progress is reported with
+    /// [`Event::CheckingProgress`] instead).
+    StateChanged {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The new state.
+        state: TorrentState,
+    },
+    /// Checking the files on disk progressed (reported at each whole percent, and at the end).
+    CheckingProgress {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Pieces checked.
+        checked: u32,
+        /// All pieces.
+        total: u32,
     },
 }

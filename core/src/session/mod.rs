@@ -2,14 +2,20 @@
 //!
 //! See [`Session`] for the driving contract.
 
+pub(crate) mod checking;
 mod engine;
 mod io;
+mod lifecycle;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lifecycle;
 mod trackers;
+mod verify;
 
 pub use crate::picker::Priority;
 pub use engine::CommandError;
+pub use lifecycle::{CheckMode, TorrentState};
 
 pub use io::{
     Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, HttpReply, Input, Output,
@@ -60,6 +66,9 @@ pub struct Config {
     pub download_rate_limit: u64,
     /// The most bytes of disk reads in flight; reads wait above it (back-pressure).
     pub max_disk_read_bytes: u64,
+    /// The most bytes of block writes in flight; no new blocks are requested above it
+    /// (back-pressure from a slow disk).
+    pub max_disk_write_bytes: u64,
     /// The most bytes handed to a connection's socket and not yet flushed before we stop
     /// reading more blocks for it.
     pub max_unflushed_bytes: u64,
@@ -81,6 +90,7 @@ impl Default for Config {
             upload_rate_limit: 0,
             download_rate_limit: 0,
             max_disk_read_bytes: 16 * 1024 * 1024,
+            max_disk_write_bytes: 16 * 1024 * 1024,
             max_unflushed_bytes: 1024 * 1024,
             peer: PeerConfig::DEFAULT,
             client_name: concat!("bitshoal ", env!("CARGO_PKG_VERSION")).to_string(),
@@ -94,20 +104,21 @@ impl Default for Config {
 pub struct AddTorrent {
     /// The validated info dictionary.
     pub info: Arc<Info>,
-    /// Which pieces we already have and trust (resume data), if any.
-    pub have: Option<Bitfield>,
     /// Tracker announce URLs in tiers (BEP 12), e.g. `Metainfo::trackers()`. For a private
     /// torrent (BEP 27) pass only its own trackers.
     pub trackers: Vec<Vec<String>>,
+    /// How to learn which pieces are already on disk.
+    pub check: CheckMode,
 }
 
 impl AddTorrent {
-    /// A torrent with nothing downloaded yet and no trackers.
+    /// A torrent with nothing downloaded yet (nothing is checked) and no trackers.
     pub fn new(info: Arc<Info>) -> Self {
+        let pieces = info.layout().piece_count();
         Self {
             info,
-            have: None,
             trackers: Vec::new(),
+            check: CheckMode::Trust(Bitfield::new(pieces)),
         }
     }
 
@@ -118,11 +129,17 @@ impl AddTorrent {
         self
     }
 
-    /// The same torrent with `have` trusted as already verified (resume data, or a seed's
-    /// complete files).
+    /// The same torrent with `have` trusted as already verified (a seed's complete files):
+    /// [`CheckMode::Trust`].
     #[must_use]
-    pub fn with_have(mut self, have: Bitfield) -> Self {
-        self.have = Some(have);
+    pub fn with_have(self, have: Bitfield) -> Self {
+        self.with_check(CheckMode::Trust(have))
+    }
+
+    /// The same torrent, learning what is on disk as `check` says.
+    #[must_use]
+    pub fn with_check(mut self, check: CheckMode) -> Self {
+        self.check = check;
         self
     }
 }
@@ -143,6 +160,9 @@ pub enum AddError {
         /// The bitfield's length.
         actual: u32,
     },
+    /// The resume data names another torrent (`ApiMisuse`: load the resume file saved for
+    /// this info-hash).
+    ResumeForAnotherTorrent,
 }
 
 impl fmt::Display for AddError {
@@ -155,6 +175,9 @@ impl fmt::Display for AddError {
                 "resume bitfield covers {actual} pieces, the torrent has {expected}: \
                  make it with Bitfield::new(info.layout().piece_count())"
             ),
+            Self::ResumeForAnotherTorrent => {
+                f.write_str("the resume data was saved for another torrent")
+            }
         }
     }
 }
@@ -169,6 +192,10 @@ pub enum ConnectError {
     TooManyConnections,
     /// The torrent id is stale or was never issued (`ApiMisuse`).
     UnknownTorrent,
+    /// The torrent is checking, paused or stopped by an error: it makes no connections.
+    TorrentInactive,
+    /// The address is banned from the torrent (smart ban).
+    Banned,
 }
 
 impl fmt::Display for ConnectError {
@@ -178,6 +205,10 @@ impl fmt::Display for ConnectError {
             Self::UnknownTorrent => {
                 f.write_str("unknown torrent id: it was removed, or comes from another session")
             }
+            Self::TorrentInactive => {
+                f.write_str("the torrent is checking, paused or stopped: resume it first")
+            }
+            Self::Banned => f.write_str("the address is banned from this torrent"),
         }
     }
 }
@@ -205,6 +236,16 @@ pub struct TorrentStatus {
     /// Whether every wanted piece (priority other than [`Priority::Skip`]) is verified and
     /// stored.
     pub finished: bool,
+    /// Where the torrent is in its life.
+    pub state: TorrentState,
+    /// Block payload bytes per second from all its peers, as of the latest input.
+    pub download_rate: u64,
+    /// Block payload bytes per second to all its peers, as of the latest input.
+    pub upload_rate: u64,
+    /// Downloaded pieces that passed their hash check.
+    pub pieces_verified: u32,
+    /// Downloaded pieces that failed their hash check (and were downloaded again).
+    pub pieces_failed: u32,
 }
 
 /// A snapshot of one peer connection, for display.
@@ -257,6 +298,7 @@ enum Job {
     Write {
         torrent: TorrentId,
         piece: u32,
+        length: u32,
     },
     Read {
         torrent: TorrentId,
@@ -267,6 +309,29 @@ enum Job {
         torrent: TorrentId,
         piece: u32,
     },
+    /// Checking: a whole piece read from disk.
+    CheckRead {
+        torrent: TorrentId,
+        piece: u32,
+        length: u32,
+    },
+    /// Checking: the hash of a piece read from disk.
+    CheckHash {
+        torrent: TorrentId,
+        piece: u32,
+    },
+}
+
+impl Job {
+    fn torrent(&self) -> TorrentId {
+        match self {
+            Self::Write { torrent, .. }
+            | Self::Read { torrent, .. }
+            | Self::Hash { torrent, .. }
+            | Self::CheckRead { torrent, .. }
+            | Self::CheckHash { torrent, .. } => *torrent,
+        }
+    }
 }
 
 /// A BitTorrent session: every torrent and connection, as one sans-IO state machine.
@@ -281,6 +346,7 @@ enum Job {
 ///   passes (spurious calls are harmless);
 /// - **commands**: methods such as [`add_torrent`](Self::add_torrent),
 ///   [`connect`](Self::connect), [`accept`](Self::accept), [`remove_torrent`](Self::remove_torrent),
+///   the lifecycle ([`pause`](Self::pause), [`resume`](Self::resume); see [`TorrentState`]),
 ///   and the download policy: [`set_file_priority`](Self::set_file_priority),
 ///   [`set_sequential`](Self::set_sequential), [`set_piece_deadline`](Self::set_piece_deadline)
 ///   (streaming), [`set_torrent_limits`](Self::set_torrent_limits);
@@ -335,6 +401,11 @@ pub struct Session {
     jobs: HashMap<RequestId, Job>,
     next_request: u64,
     disk_read_bytes: u64,
+    /// Bytes of block writes in flight, and whether requests were held back by the cap.
+    disk_write_bytes: u64,
+    write_blocked: bool,
+    /// The latest `now` given to `handle_input` / `handle_timeout` (for rates in getters).
+    clock: Instant,
     outputs: VecDeque<Output>,
     /// Every torrent's trackers and the announces in flight.
     trackers: trackers::Trackers,
@@ -372,6 +443,9 @@ impl Session {
             jobs: HashMap::new(),
             next_request: 0,
             disk_read_bytes: 0,
+            disk_write_bytes: 0,
+            write_blocked: false,
+            clock: Instant::ZERO,
             outputs: VecDeque::new(),
             upload_limit: engine::bucket(config_limit_up),
             download_limit: engine::bucket(config_limit_down),
@@ -396,7 +470,9 @@ impl Session {
 
     // ---- commands ------------------------------------------------------------------------
 
-    /// Adds a torrent. Its storage is announced with [`DiskCmd::Open`].
+    /// Adds a torrent. Its storage is announced with [`DiskCmd::Open`]; with
+    /// [`CheckMode::Full`] (or resume data whose files changed) it starts in
+    /// [`TorrentState::Checking`] and makes no connections until the check is done.
     pub fn add_torrent(&mut self, now: Instant, add: AddTorrent) -> Result<TorrentId, AddError> {
         self.assert_drained();
         let info = add.info;
@@ -413,17 +489,7 @@ impl Session {
         if let Some(existing) = wire_ids.iter().find_map(|w| self.by_wire_id.get(w)) {
             return Err(AddError::Duplicate(*existing));
         }
-        let piece_count = info.layout().piece_count();
-        let have = match add.have {
-            Some(b) if b.len() != piece_count => {
-                return Err(AddError::HaveLength {
-                    expected: piece_count,
-                    actual: b.len(),
-                })
-            }
-            Some(b) => b,
-            None => Bitfield::new(piece_count),
-        };
+        let (have, check) = lifecycle::initial_have(&info, add.check)?;
         let rng = self.rng.fork();
         let id = TorrentId(self.torrents.insert(Torrent::new(info.clone(), have, rng)));
         for w in wire_ids {
@@ -431,6 +497,13 @@ impl Session {
         }
         self.outputs
             .push_back(Output::Disk(DiskCmd::Open { torrent: id, info }));
+        if check {
+            self.start_check(now, id);
+        } else {
+            self.note_state(id);
+        }
+        // Announced at once: peers the trackers return are dialled when the torrent is active
+        // (after a check), and the next regular announce brings more.
         self.trackers_start(now, id, &trackers);
         Ok(id)
     }
@@ -452,14 +525,23 @@ impl Session {
         }
         self.trackers_stop(now, torrent);
         self.by_wire_id.retain(|_, id| *id != torrent);
-        self.jobs.retain(|_, job| match job {
-            Job::Write { torrent: t, .. }
-            | Job::Read { torrent: t, .. }
-            | Job::Hash { torrent: t, .. } => *t != torrent,
+        let mut freed_reads = 0;
+        let mut freed_writes = 0;
+        self.jobs.retain(|_, job| {
+            let keep = job.torrent() != torrent;
+            match job {
+                Job::Read { request, .. } if !keep => freed_reads += u64::from(request.length),
+                Job::CheckRead { length, .. } if !keep => freed_reads += u64::from(*length),
+                Job::Write { length, .. } if !keep => freed_writes += u64::from(*length),
+                _ => {}
+            }
+            keep
         });
+        self.disk_read_bytes = self.disk_read_bytes.saturating_sub(freed_reads);
         self.torrents.remove(torrent.0);
         self.outputs
             .push_back(Output::Disk(DiskCmd::Close { torrent }));
+        self.write_completed(now, freed_writes);
         true
     }
 
@@ -481,8 +563,15 @@ impl Session {
         torrent: TorrentId,
         addr: SocketAddr,
     ) -> Result<ConnId, ConnectError> {
-        if self.torrents.get(torrent.0).is_none() {
-            return Err(ConnectError::UnknownTorrent);
+        let t = self
+            .torrents
+            .get(torrent.0)
+            .ok_or(ConnectError::UnknownTorrent)?;
+        if !t.is_active() {
+            return Err(ConnectError::TorrentInactive);
+        }
+        if t.banned.contains(&addr.ip()) {
+            return Err(ConnectError::Banned);
         }
         if self.conns.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
@@ -531,6 +620,7 @@ impl Session {
     /// A snapshot of a torrent, or `None` for an unknown id.
     pub fn torrent_status(&self, torrent: TorrentId) -> Option<TorrentStatus> {
         let t = self.torrents.get(torrent.0)?;
+        let (download_rate, upload_rate) = self.torrent_rates(t);
         Some(TorrentStatus {
             hashes: t.info.hashes(),
             pieces_have: t.have.count(),
@@ -540,6 +630,11 @@ impl Session {
             uploaded: t.uploaded,
             peers: t.peers.len(),
             finished: t.finished,
+            state: t.state(),
+            download_rate,
+            upload_rate,
+            pieces_verified: t.pieces_verified,
+            pieces_failed: t.pieces_failed,
         })
     }
 
@@ -603,6 +698,7 @@ impl Session {
     /// Feeds one thing that happened.
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         self.assert_drained();
+        self.clock = self.clock.max(now);
         match input {
             Input::Connected { conn } => {
                 let ours = self.conn_handshake(conn);
@@ -658,6 +754,7 @@ impl Session {
     /// Runs every timer due at `now`. Harmless when nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.assert_drained();
+        self.clock = self.clock.max(now);
         let due: Vec<ConnId> = self
             .conns
             .iter()
@@ -756,7 +853,12 @@ impl Session {
         let t = self
             .torrents
             .get(torrent.0)
+            .filter(|t| t.is_active())
             .ok_or(DisconnectReason::TorrentStopped)?;
+        let ip = self.conns.get(conn.0).map(|c| c.peer.addr().ip());
+        if self.is_banned(torrent, ip, &theirs.peer_id) {
+            return Err(DisconnectReason::Banned);
+        }
         if theirs.names(&t.info.hashes()).is_none() {
             return Err(DisconnectReason::InfoHashMismatch);
         }
@@ -820,6 +922,7 @@ impl Session {
         if let Some(c) = self.conns.get(conn.0) {
             c.peer.debug_assert_invariants();
         }
+        self.close_if_both_seeding(conn);
         let closed = self
             .conns
             .get(conn.0)
@@ -878,13 +981,16 @@ impl Session {
             return;
         };
         let torrent = c.torrent.expect("checked above");
-        if !c.peer.is_established() {
+        if !c.peer.is_established() || !t.is_active() {
             return;
         }
         let interested = c.peer.peer_has().is_some_and(|p| t.wants_from(p));
         c.peer.set_interested(interested);
         let mut wait_until: Option<Instant> = None;
-        if interested && !c.peer.fully_choked() {
+        // Back-pressure: no new requests while the write queue is over its cap.
+        let writes_over = self.disk_write_bytes >= self.config.max_disk_write_bytes;
+        self.write_blocked |= writes_over && interested;
+        if interested && !c.peer.fully_choked() && !writes_over {
             let slots = c.peer.request_slots(now) as usize;
             // Download limit: one block's tokens per request.
             let granted =
@@ -1015,6 +1121,13 @@ impl Session {
             if let Some(has) = c.peer.peer_has() {
                 t.picker.peer_left(has);
             }
+            // Smart ban: blocks it sent of single-peer (exclusive) pieces go back to the pool.
+            for (piece, block) in t.picker.peer_gone(conn) {
+                if let Some(buf) = t.pieces.get_mut(&piece) {
+                    buf.blocks[block as usize] = None;
+                    buf.senders[block as usize] = None;
+                }
+            }
             t.peers.retain(|p| *p != conn);
         }
         if tell_runtime {
@@ -1045,6 +1158,7 @@ impl Session {
         request: BlockRequest,
         data: bytes::Bytes,
     ) {
+        let sender = self.conns.get(conn.0).map(|c| c.peer.addr().ip());
         let Some(t) = self.torrents.get_mut(torrent.0) else {
             return;
         };
@@ -1071,15 +1185,26 @@ impl Session {
         let block_count = layout.block_count(block.piece) as usize;
         let buf = t.pieces.entry(piece).or_insert_with(|| PieceBuf {
             blocks: vec![None; block_count],
+            senders: vec![None; block_count],
             pending_writes: 0,
             hash_ok: None,
             write_failed: false,
         });
-        buf.blocks[(request.begin / crate::metainfo::BLOCK_LEN) as usize] = Some(data.clone());
+        let index = (request.begin / crate::metainfo::BLOCK_LEN) as usize;
+        buf.blocks[index] = Some(data.clone());
+        buf.senders[index] = sender;
         buf.pending_writes += 1;
         let req = RequestId(self.next_request);
         self.next_request += 1;
-        self.jobs.insert(req, Job::Write { torrent, piece });
+        self.jobs.insert(
+            req,
+            Job::Write {
+                torrent,
+                piece,
+                length: request.length,
+            },
+        );
+        self.disk_write_bytes += u64::from(request.length);
         self.outputs.push_back(Output::Disk(DiskCmd::Write {
             req,
             torrent,
@@ -1131,93 +1256,51 @@ impl Session {
                     Ok(_) => c.peer.refuse_block(request),
                     Err(error) => {
                         c.peer.refuse_block(request);
-                        self.outputs
-                            .push_back(Output::Event(Event::StorageFailed { torrent, error }));
+                        self.storage_failed(now, torrent, error);
                     }
                 }
                 self.after_activity(now, conn);
             }
-            Job::Write { torrent, piece } => {
-                let Some(t) = self.torrents.get_mut(torrent.0) else {
-                    return;
-                };
-                let Some(buf) = t.pieces.get_mut(&piece) else {
-                    return;
-                };
-                buf.pending_writes -= 1;
+            Job::Write {
+                torrent,
+                piece,
+                length,
+            } => {
+                if let Some(buf) = self
+                    .torrents
+                    .get_mut(torrent.0)
+                    .and_then(|t| t.pieces.get_mut(&piece))
+                {
+                    buf.pending_writes -= 1;
+                    buf.write_failed |= result.is_err();
+                }
                 if let Err(error) = result {
-                    buf.write_failed = true;
-                    self.outputs
-                        .push_back(Output::Event(Event::StorageFailed { torrent, error }));
+                    self.storage_failed(now, torrent, error);
                 }
                 self.settle_piece(now, torrent, piece);
+                self.write_completed(now, u64::from(length));
             }
-            Job::Hash { .. } => debug_assert!(false, "a hash job's id came back as a disk job"),
+            Job::CheckRead {
+                torrent,
+                piece,
+                length,
+            } => self.on_check_read(now, torrent, piece, length, result),
+            Job::Hash { .. } | Job::CheckHash { .. } => {
+                debug_assert!(false, "a hash job's id came back as a disk job");
+            }
         }
     }
 
     fn on_hashed(&mut self, now: Instant, req: RequestId, digest: Digest) {
-        let Some(Job::Hash { torrent, piece }) = self.jobs.remove(&req) else {
-            return;
-        };
-        let Some(t) = self.torrents.get_mut(torrent.0) else {
-            return;
-        };
-        let expected = t
-            .info
-            .layout()
-            .piece(piece)
-            .and_then(|p| t.info.piece_hash_v1(p));
-        let ok = match digest {
-            Digest::Sha1(d) => expected == Some(d),
-        };
-        if let Some(buf) = t.pieces.get_mut(&piece) {
-            buf.hash_ok = Some(ok);
-        }
-        self.settle_piece(now, torrent, piece);
-    }
-
-    /// Decides a piece once its hash result is in and its writes are done.
-    fn settle_piece(&mut self, now: Instant, torrent: TorrentId, piece: u32) {
-        let Some(t) = self.torrents.get_mut(torrent.0) else {
-            return;
-        };
-        let Some(buf) = t.pieces.get(&piece) else {
-            return;
-        };
-        let Some(hash_ok) = buf.hash_ok else {
-            return;
-        };
-        if buf.pending_writes > 0 {
-            return;
-        }
-        let stored = hash_ok && !buf.write_failed;
-        t.pieces.remove(&piece);
-        if !stored {
-            // The contributors are the smart-ban suspects (torrent-engine issue, later).
-            let _contributors = t.picker.piece_failed(piece);
-            if !hash_ok {
-                self.outputs
-                    .push_back(Output::Event(Event::HashFailed { torrent, piece }));
+        match self.jobs.remove(&req) {
+            Some(Job::Hash { torrent, piece }) => self.on_piece_hashed(now, torrent, piece, digest),
+            Some(Job::CheckHash { torrent, piece }) => {
+                self.on_check_hashed(now, torrent, piece, digest);
             }
-        } else {
-            t.picker.piece_done(piece);
-            t.have.set(piece, true);
-            self.outputs
-                .push_back(Output::Event(Event::PieceVerified { torrent, piece }));
-            let finished = t.picker.is_finished() && !t.finished;
-            if finished {
-                t.finished = true;
-                self.outputs
-                    .push_back(Output::Event(Event::TorrentFinished { torrent }));
+            Some(other) => {
+                debug_assert!(false, "a disk job's id came back as a hash job: {other:?}");
             }
-            let peers = t.peers.clone();
-            for p in &peers {
-                if let Some(c) = self.conns.get_mut(p.0) {
-                    c.peer.send_have(piece);
-                }
-            }
+            None => {}
         }
-        self.pump_torrent(now, torrent);
     }
 }

@@ -43,7 +43,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -53,7 +53,8 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, ConnectError, Event, Input, Output, Session, TorrentStatus,
+    AddError, AddTorrent, CheckMode, CommandError, ConnectError, Event, Input, Output, Session,
+    TorrentStatus,
 };
 use bitshoal_core::time::Instant;
 
@@ -98,6 +99,8 @@ pub struct BlockingClient {
     events: Vec<ClientEvent>,
     /// How long a connect may take: the session's handshake timeout.
     connect_timeout: Duration,
+    /// Each torrent's download directory and files, for resume data.
+    torrents: HashMap<TorrentId, (PathBuf, Arc<Info>)>,
 }
 
 /// An established connection.
@@ -162,6 +165,7 @@ impl BlockingClient {
             deferred: VecDeque::new(),
             events: Vec::new(),
             connect_timeout,
+            torrents: HashMap::new(),
         })
     }
 
@@ -189,25 +193,72 @@ impl BlockingClient {
         download_dir: PathBuf,
         have: Option<Bitfield>,
     ) -> Result<TorrentId, AddError> {
-        let mut add = AddTorrent::new(info);
-        if let Some(have) = have {
-            add = add.with_have(have);
-        }
-        self.add_torrent_with(add, download_dir)
+        let check = match have {
+            Some(have) => CheckMode::Trust(have),
+            None => CheckMode::Trust(Bitfield::new(info.layout().piece_count())),
+        };
+        self.add_torrent_with(AddTorrent::new(info).with_check(check), download_dir)
     }
 
-    /// Adds a torrent described by `add` (its trackers, its pieces already verified) whose
+    /// Adds a torrent, learning what is already under `download_dir` from its resume file in
+    /// `state_dir` (see [`crate::resume`]): unchanged files are trusted, changed ones
+    /// checked piece by piece; without a resume file, existing files are checked.
+    pub fn add_torrent_resuming(
+        &mut self,
+        info: Arc<Info>,
+        download_dir: PathBuf,
+        state_dir: &Path,
+    ) -> Result<TorrentId, AddError> {
+        let check = crate::resume::check_mode(&download_dir, &info, state_dir);
+        self.add_torrent_with(AddTorrent::new(info).with_check(check), download_dir)
+    }
+
+    /// Adds a torrent described by `add` (its trackers, how to check what is on disk) whose
     /// content lives (or will live) under `download_dir` as the torrent lays it out.
     pub fn add_torrent_with(
         &mut self,
         add: AddTorrent,
         download_dir: PathBuf,
     ) -> Result<TorrentId, AddError> {
+        let info = Arc::clone(&add.info);
         let id = self.session.add_torrent(self.now(), add)?;
         // Storage must know the directory before it sees the torrent's `Open`.
-        self.disk.storage().register(id, download_dir);
+        self.disk.storage().register(id, download_dir.clone());
+        self.torrents.insert(id, (download_dir, info));
         self.dispatch();
         Ok(id)
+    }
+
+    /// Writes the torrent's resume file to `state_dir` (atomically; see [`crate::resume`]).
+    /// Best done when no write is in flight (after [`pause`](Self::pause), or when finished):
+    /// a write landing after the save changes a file's time, and the next start then checks
+    /// the files again.
+    pub fn save_resume(&self, torrent: TorrentId, state_dir: &Path) -> io::Result<PathBuf> {
+        let (root, info) = self
+            .torrents
+            .get(&torrent)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown torrent"))?;
+        let files = crate::resume::file_stats(root, info);
+        let data = self
+            .session
+            .resume_data(torrent, files)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown torrent"))?;
+        crate::resume::save(state_dir, &data)
+    }
+
+    /// Pauses a torrent (see `Session::pause`).
+    pub fn pause(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
+        let r = self.session.pause(self.now(), torrent);
+        self.dispatch();
+        r
+    }
+
+    /// Resumes a paused or failed torrent (see `Session::resume`); connect to peers again
+    /// afterwards.
+    pub fn resume(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
+        let r = self.session.resume(self.now(), torrent);
+        self.dispatch();
+        r
     }
 
     /// Opens a connection to a peer of `torrent`.

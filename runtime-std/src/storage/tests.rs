@@ -485,3 +485,21 @@ fn opened_with(f: &Fixture, open: DiskCmd) -> Storage {
     assert!(s.execute(open).is_none());
     s
 }
+
+/// Checking reads every piece of a torrent whose files may not exist yet: a read of a missing
+/// file is an error (the session counts the piece as missing) and creates nothing.
+#[test]
+fn reading_a_missing_file_fails_and_creates_nothing() {
+    let mut f = hybrid_fixture();
+    let s = opened(&mut f, StorageConfig::default());
+    let layout = f.info.layout();
+    let piece = layout.piece(0).unwrap();
+    let spans: Vec<FileSpan> = layout.piece_spans(piece).collect();
+    let r = disk_result(1, s.execute(f.read(1, &spans)));
+    let error = r.expect_err("nothing is there to read");
+    assert_eq!(error.file, Some(spans[0].file));
+    for i in f.data_files() {
+        assert!(!exists(&f.stored(i)), "file {i} was not created by a read");
+    }
+    assert_eq!(fs::read_dir(f.download.path()).unwrap().count(), 0);
+}

@@ -1,0 +1,190 @@
+//! Checking the data already on disk: every piece is read ([`DiskCmd::Read`] of the whole
+//! piece) and hashed ([`HashJob`]); pieces whose hash matches are had.
+//!
+//! At most [`MAX_CHECKS_IN_FLIGHT`] pieces are read or hashed at once, within the session's
+//! disk-read budget ([`Config::max_disk_read_bytes`](super::Config), shared with uploads; one
+//! piece always goes, however large). A read that fails (the file is missing, shorter than
+//! the piece, unreadable) means the piece is missing, not that the torrent failed: checking
+//! is how we find out what is there. Progress is reported with [`Event::CheckingProgress`]
+//! whenever the whole percentage changes, and at the end.
+
+use bytes::Bytes;
+
+use crate::id::{RequestId, TorrentId};
+use crate::time::Instant;
+
+use super::{DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, Job, Output, Session, StorageError};
+
+/// The most pieces being read or hashed at once per torrent.
+pub(crate) const MAX_CHECKS_IN_FLIGHT: u32 = 4;
+
+/// A check in progress.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Checking {
+    /// The next piece to read.
+    next: u32,
+    /// Pieces read or hashed now.
+    in_flight: u32,
+    /// Pieces done.
+    pub(crate) checked: u32,
+    /// The last percentage reported.
+    reported: Option<u32>,
+}
+
+impl Session {
+    /// Starts checking a torrent's files (called when it is added).
+    pub(super) fn start_check(&mut self, now: Instant, torrent: TorrentId) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        t.checking = Some(Checking::default());
+        self.note_state(torrent);
+        self.issue_checks(now, torrent);
+    }
+
+    /// Issues reads for the next pieces to check, within the bounds.
+    pub(super) fn issue_checks(&mut self, now: Instant, torrent: TorrentId) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        if t.paused || t.error.is_some() {
+            return;
+        }
+        let Some(c) = t.checking.as_mut() else {
+            return;
+        };
+        let layout = t.info.layout();
+        let total = layout.piece_count();
+        if c.checked >= total {
+            self.finish_check(now, torrent);
+            return;
+        }
+        while c.in_flight < MAX_CHECKS_IN_FLIGHT && c.next < total {
+            let Some(piece) = layout.piece(c.next) else {
+                break;
+            };
+            let length = layout.piece_size(piece);
+            let budget_left = self.disk_read_bytes < self.config.max_disk_read_bytes
+                && self.config.max_disk_read_bytes - self.disk_read_bytes >= u64::from(length);
+            if c.in_flight > 0 && !budget_left {
+                break;
+            }
+            c.next += 1;
+            c.in_flight += 1;
+            self.disk_read_bytes += u64::from(length);
+            let req = RequestId(self.next_request);
+            self.next_request += 1;
+            self.jobs.insert(
+                req,
+                Job::CheckRead {
+                    torrent,
+                    piece: piece.get(),
+                    length,
+                },
+            );
+            self.outputs.push_back(Output::Disk(DiskCmd::Read {
+                req,
+                torrent,
+                spans: layout.piece_spans(piece).collect(),
+                length,
+            }));
+        }
+    }
+
+    /// A checking read finished: hash what was read, or count the piece as missing.
+    pub(super) fn on_check_read(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        piece: u32,
+        length: u32,
+        result: Result<DiskDone, StorageError>,
+    ) {
+        self.disk_read_bytes = self.disk_read_bytes.saturating_sub(u64::from(length));
+        match result {
+            Ok(DiskDone::Read(data)) if data.len() == length as usize => {
+                self.hash_for_check(torrent, piece, data);
+            }
+            // A missing or short file, or anything unreadable: the piece is not there.
+            _ => self.piece_checked(now, torrent, piece, false),
+        }
+        // The read budget is shared: uploads waiting for it may go now.
+        self.issue_checks(now, torrent);
+    }
+
+    fn hash_for_check(&mut self, torrent: TorrentId, piece: u32, data: Bytes) {
+        let req = RequestId(self.next_request);
+        self.next_request += 1;
+        self.jobs.insert(req, Job::CheckHash { torrent, piece });
+        self.outputs.push_back(Output::Hash(HashJob {
+            req,
+            algorithm: HashAlgorithm::Sha1,
+            data: vec![data],
+        }));
+    }
+
+    /// A checking hash finished.
+    pub(super) fn on_check_hashed(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        piece: u32,
+        digest: super::Digest,
+    ) {
+        let ok = self.torrents.get(torrent.0).is_some_and(|t| {
+            let expected = t
+                .info
+                .layout()
+                .piece(piece)
+                .and_then(|p| t.info.piece_hash_v1(p));
+            match digest {
+                super::Digest::Sha1(d) => expected == Some(d),
+            }
+        });
+        self.piece_checked(now, torrent, piece, ok);
+        self.issue_checks(now, torrent);
+    }
+
+    fn piece_checked(&mut self, now: Instant, torrent: TorrentId, piece: u32, have: bool) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        let Some(c) = t.checking.as_mut() else {
+            return;
+        };
+        c.in_flight = c.in_flight.saturating_sub(1);
+        c.checked += 1;
+        let (checked, total) = (c.checked, t.have.len());
+        let percent = (u64::from(checked) * 100 / u64::from(total.max(1))) as u32;
+        let report = c.reported != Some(percent);
+        c.reported = Some(percent);
+        if have && !t.have.get(piece) {
+            t.have.set(piece, true);
+            t.picker.piece_done(piece);
+        }
+        if report {
+            self.outputs
+                .push_back(Output::Event(Event::CheckingProgress {
+                    torrent,
+                    checked,
+                    total,
+                }));
+        }
+        if checked >= total {
+            self.finish_check(now, torrent);
+        }
+    }
+
+    /// Every piece is checked: the torrent downloads or seeds.
+    fn finish_check(&mut self, now: Instant, torrent: TorrentId) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        if t.checking.take().is_none() {
+            return;
+        }
+        t.finished = t.picker.is_finished();
+        self.note_state(torrent);
+        self.pump_torrent(now, torrent);
+    }
+}
