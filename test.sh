@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages the conformance tests use: libtorrent (via /usr/bin/python3) and the torrent
-# makers whose files the valid-torrent corpus is checked against.
-packages=(python3-libtorrent mktorrent transmission-cli)
+# makers whose files the valid-torrent corpus is checked against, and opentracker (a real HTTP and
+# UDP tracker for the tracker interop tests).
+packages=(python3-libtorrent mktorrent transmission-cli opentracker)
 if [ "${BITSHOAL_SKIP_INSTALL:-0}" != 1 ]; then
   missing=()
   for p in "${packages[@]}"; do

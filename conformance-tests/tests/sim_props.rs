@@ -132,12 +132,15 @@ proptest! {
             None => prop_assert_eq!(node.session().connection_count(), 1),
             Some((_, reason)) => {
                 prop_assert_eq!(node.session().connection_count(), 0);
-                // The fake never closed and no timer can have fired: the peer's bytes ended it.
+                // The fake never closed and no timer can have fired: the peer's bytes ended it,
+                // by breaking the rules, or (to a seed) by saying it is a seed too (BEP 21).
+                let both_seeding = seeding && *reason == DisconnectReason::BothSeeding;
                 prop_assert!(
-                    matches!(reason, DisconnectReason::Wire(_) | DisconnectReason::Violation(_)),
+                    both_seeding
+                        || matches!(reason, DisconnectReason::Wire(_) | DisconnectReason::Violation(_)),
                     "unexpected reason {:?}", reason
                 );
-                prop_assert!(reason.fault().is_some());
+                prop_assert!(both_seeding || reason.fault().is_some());
             }
         }
     }

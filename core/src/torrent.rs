@@ -69,6 +69,10 @@ pub(crate) struct Torrent {
     /// not counted).
     pub(crate) pieces_verified: u32,
     pub(crate) pieces_failed: u32,
+    /// The tracker tiers it was added with: trackers start when it becomes active (after a
+    /// check, on resume) and stop when it stops (pause, error).
+    pub(crate) tracker_tiers: Vec<Vec<String>>,
+    pub(crate) trackers_running: bool,
 }
 
 impl Torrent {
@@ -97,6 +101,8 @@ impl Torrent {
             banned_ids: HashSet::new(),
             pieces_verified: 0,
             pieces_failed: 0,
+            tracker_tiers: Vec::new(),
+            trackers_running: false,
         }
     }
 

@@ -20,7 +20,7 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, CheckMode, CommandError, ConnectError, DiskCmd, Event, HashJob, Session,
+    AddError, AddTorrent, CommandError, ConnectError, DiskCmd, Event, HashJob, Session,
     TorrentStatus,
 };
 pub use bitshoal_std::client::{ClientConfig, ClientEvent};
@@ -96,43 +96,50 @@ impl Client {
         self.event_loop.local_addr()
     }
 
+    /// The address of the client's UDP socket (UDP trackers).
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.event_loop.udp_addr()
+    }
+
     /// Adds a torrent whose content lives (or will live) under `download_dir` as the torrent
     /// lays it out (`download_dir/<name>` for a multi-file torrent). `have` are pieces known to
-    /// be there and verified already.
+    /// be there and verified already. For trackers, use [`Self::add_torrent_with`].
     pub fn add_torrent(
         &mut self,
         info: Arc<Info>,
         download_dir: PathBuf,
         have: Option<Bitfield>,
     ) -> Result<TorrentId, AddError> {
-        let check = match have {
-            Some(have) => CheckMode::Trust(have),
-            None => CheckMode::Trust(Bitfield::new(info.layout().piece_count())),
-        };
-        self.add_torrent_with(info, download_dir, check)
+        let mut add = AddTorrent::new(info);
+        if let Some(have) = have {
+            add = add.with_have(have);
+        }
+        self.add_torrent_with(add, download_dir)
     }
 
-    /// Adds a torrent, learning what is already under `download_dir` from its resume file in
-    /// `state_dir` (see `bitshoal_std::resume`): unchanged files are trusted, changed ones
-    /// checked piece by piece; without a resume file, existing files are checked.
+    /// Adds a torrent described by `add` (its trackers are kept, its check mode replaced),
+    /// learning what is already under `download_dir` from its resume file in `state_dir` (see
+    /// `bitshoal_std::resume`): unchanged files are trusted, changed ones checked piece by piece; without a
+    /// resume file, existing files are checked.
     pub fn add_torrent_resuming(
         &mut self,
-        info: Arc<Info>,
+        add: AddTorrent,
         download_dir: PathBuf,
         state_dir: &Path,
     ) -> Result<TorrentId, AddError> {
-        let check = bitshoal_std::resume::check_mode(&download_dir, &info, state_dir);
-        self.add_torrent_with(info, download_dir, check)
+        let check = bitshoal_std::resume::check_mode(&download_dir, &add.info, state_dir);
+        self.add_torrent_with(add.with_check(check), download_dir)
     }
 
-    fn add_torrent_with(
+    /// Adds a torrent described by `add` (its trackers, its pieces already verified) whose
+    /// content lives (or will live) under `download_dir` as the torrent lays it out.
+    pub fn add_torrent_with(
         &mut self,
-        info: Arc<Info>,
+        add: AddTorrent,
         download_dir: PathBuf,
-        check: CheckMode,
     ) -> Result<TorrentId, AddError> {
+        let info = Arc::clone(&add.info);
         let now = self.event_loop.now();
-        let add = AddTorrent::new(Arc::clone(&info)).with_check(check);
         let id = self.event_loop.session().add_torrent(now, add)?;
         // Storage must know the directory before it sees the torrent's `Open`.
         self.pools.disk.storage().register(id, download_dir.clone());

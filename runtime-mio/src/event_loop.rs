@@ -6,9 +6,17 @@
 //! [`std::sync::mpsc`] channel, and the worker wakes the loop with the [`mio::Waker`] from
 //! [`EventLoop::completion_sender`].
 //!
-//! Sockets, tokens and ids: token 0 is the listener, token 1 the waker, and every connection has
-//! token `2 + key` of a slab whose entries remember the session's [`ConnId`]; the reverse map
-//! is a `HashMap<ConnId, key>`.
+//! Sockets, tokens and ids: token 0 is the listener, token 1 the waker, token 2 the UDP socket,
+//! and every connection has token `3 + key` of a slab whose entries remember the session's
+//! [`ConnId`]; the reverse map is a `HashMap<ConnId, key>`.
+//!
+//! Trackers: `Output::Http` and `Output::Resolve` run on `bitshoal-std`'s
+//! [`NetServices`] (worker threads, results through the same channel as disk and hash
+//! completions). The one UDP socket (UDP trackers, BEP 15) is bound to the listener's IP and,
+//! when free, its port (else an ephemeral one; `0.0.0.0:0` without a listener); datagrams are
+//! read until the socket would block and go to the session as `Input::Datagram`, and
+//! `Output::SendDatagram` is one `send_to`: when the socket's buffer is full the datagram is
+//! dropped, which UDP trackers survive by retransmitting.
 //!
 //! Back-pressure: each connection keeps a queue of `Bytes` still to write; they go out with one
 //! vectored write per readiness event, and when the queue empties the session hears
@@ -24,14 +32,20 @@ use std::time::Duration as StdDuration;
 use bitshoal_core::id::ConnId;
 use bitshoal_core::session::{DiskCmd, Event, HashJob, Input, Output, Session};
 use bitshoal_core::time::Instant;
+use bitshoal_std::client::NetServices;
+use bitshoal_std::workers::{Completion, Sink};
 use bytes::{Buf, Bytes, BytesMut};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const FIRST_CONN: usize = 2;
+const UDP: Token = Token(2);
+const FIRST_CONN: usize = 3;
+
+/// The largest UDP datagram we read (the IPv4 maximum payload).
+const MAX_DATAGRAM: usize = 65_536;
 
 /// How much one read call asks for; reads repeat until the socket would block.
 const READ_CHUNK: usize = 64 * 1024;
@@ -88,6 +102,8 @@ pub struct EventLoop {
     events: Events,
     session: Session,
     listener: Option<TcpListener>,
+    udp: UdpSocket,
+    net: NetServices,
     conns: Slab<Connection>,
     by_conn: HashMap<ConnId, usize>,
     completions: mpsc::Receiver<Input>,
@@ -110,23 +126,44 @@ impl std::fmt::Debug for EventLoop {
 }
 
 impl EventLoop {
-    /// A loop around `session`, listening on `listen` if given.
-    pub fn new(session: Session, listen: Option<SocketAddr>) -> io::Result<Self> {
+    /// A loop around `session`, listening on `listen` if given (and telling the session the
+    /// port it got), with its UDP socket beside the listener (see the [module doc](self)).
+    pub fn new(mut session: Session, listen: Option<SocketAddr>) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut listener = match listen {
             Some(addr) => Some(TcpListener::bind(addr)?),
             None => None,
         };
-        if let Some(l) = listener.as_mut() {
-            poll.registry().register(l, LISTENER, Interest::READABLE)?;
-        }
+        let bound = match listener.as_mut() {
+            Some(l) => {
+                poll.registry().register(l, LISTENER, Interest::READABLE)?;
+                let addr = l.local_addr()?;
+                session.set_listen_port(addr.port());
+                Some(addr)
+            }
+            None => None,
+        };
+        let mut udp = bind_udp(bound)?;
+        poll.registry()
+            .register(&mut udp, UDP, Interest::READABLE)?;
         let (tx, completions) = mpsc::channel();
+        let to_loop = CompletionSender {
+            tx: tx.clone(),
+            waker: Arc::clone(&waker),
+        };
+        let net = NetServices::new(Sink::new(move |completion| {
+            if let Completion::Input(input) = completion {
+                to_loop.send(input);
+            }
+        }));
         Ok(Self {
             poll,
             events: Events::with_capacity(1024),
             session,
             listener,
+            udp,
+            net,
             conns: Slab::new(),
             by_conn: HashMap::new(),
             completions,
@@ -140,6 +177,11 @@ impl EventLoop {
     /// The listening address, if listening.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address of the UDP socket (UDP trackers).
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp.local_addr().ok()
     }
 
     /// Where workers send completions.
@@ -192,6 +234,7 @@ impl EventLoop {
             match token {
                 LISTENER => self.accept_all(jobs)?,
                 WAKER => {}
+                UDP => self.receive_datagrams(jobs),
                 Token(t) => {
                     let key = t - FIRST_CONN;
                     if writable {
@@ -256,7 +299,37 @@ impl EventLoop {
             Output::Disk(cmd) => jobs.disk(cmd),
             Output::Hash(job) => jobs.hash(job),
             Output::Event(event) => self.app_events.push(event),
+            Output::Http { req, url, max_body } => self.net.http(req, url, max_body),
+            Output::Resolve { req, host, port } => self.net.resolve(req, host, port),
+            // A full socket buffer or an unreachable destination loses the datagram; UDP
+            // trackers retransmit (BEP 15).
+            Output::SendDatagram { to, data } => drop(self.udp.send_to(&data, to)),
             _ => {}
+        }
+    }
+
+    /// Reads every waiting datagram into the session.
+    fn receive_datagrams(&mut self, jobs: &mut dyn JobSink) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut errors = 0;
+        loop {
+            match self.udp.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let data = Bytes::copy_from_slice(&buf[..n]);
+                    self.feed(Input::Datagram { from, data });
+                    self.dispatch(jobs);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // ICMP errors (port unreachable) surface here on Linux, once each: skip them,
+                // but never spin on an error that repeats.
+                Err(_) => {
+                    errors += 1;
+                    if errors > 64 {
+                        return;
+                    }
+                }
+            }
         }
     }
 
@@ -444,4 +517,13 @@ impl EventLoop {
         self.drop_conn(conn);
         self.feed(Input::Closed { conn });
     }
+}
+
+/// The UDP socket: on the listener's IP and port when that port is free for UDP, else on an
+/// ephemeral port of the same IP; without a listener on `0.0.0.0:0`.
+fn bind_udp(listener: Option<SocketAddr>) -> io::Result<UdpSocket> {
+    let Some(addr) = listener else {
+        return UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0)));
+    };
+    UdpSocket::bind(addr).or_else(|_| UdpSocket::bind(SocketAddr::new(addr.ip(), 0)))
 }

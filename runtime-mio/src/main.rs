@@ -23,6 +23,11 @@ enum Command {
     Create(cli::create::CreateArgs),
     /// Describe a .torrent file or a magnet link: hashes, size, pieces, files, trackers.
     Info(cli::info::InfoArgs),
+    /// Download a torrent from its trackers and the peers given (exit codes: 0 done, 2 bad
+    /// torrent, 3 nothing reachable or timed out, 4 disk error, 5 unsupported, 130 Ctrl-C).
+    Download(cli::download::DownloadArgs),
+    /// Seed a torrent's content from a directory until Ctrl-C.
+    Seed(cli::seed::SeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +36,9 @@ fn main() -> ExitCode {
         Command::Create(args) => cli::create::run(args),
         Command::Demo(args) => cli::demo::run(args),
         Command::Info(args) => cli::info::run(args),
+        // These two report their own exit codes (see cli/transfer.rs).
+        Command::Download(args) => return cli::download::run(args),
+        Command::Seed(args) => return cli::seed::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,7 +20,7 @@
 //!     let info = Arc::new(Metainfo::from_bytes(torrent)?.into_info());
 //!     let config = ClientConfig {
 //!         listen: Some("0.0.0.0:6881".parse()?),
-//!         ..ClientConfig::default() // set `session.rng_seed` from entropy in a real client
+//!         ..ClientConfig::default() // a random `session.rng_seed`, so a fresh peer id
 //!     };
 //!     let mut client = BlockingClient::new(config)?;
 //!     let torrent = client.add_torrent(info, "downloads".into(), None)?;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bitshoal_core::id::TorrentId;
 use bitshoal_core::metainfo::Info;
-use bitshoal_core::session::{Event, TorrentState};
+use bitshoal_core::session::{AddTorrent, Event, TorrentState};
 use bitshoal_std::blocking::BlockingClient;
 use bitshoal_std::client::ClientEvent;
 
@@ -23,7 +23,7 @@ use common::{config, make_payload, make_torrent};
 fn start(info: &Arc<Info>, root: &Path, state: &Path) -> (BlockingClient, TorrentId, Vec<Event>) {
     let mut client = BlockingClient::new(config(7, false)).unwrap();
     let t = client
-        .add_torrent_resuming(info.clone(), root.to_path_buf(), state)
+        .add_torrent_resuming(AddTorrent::new(info.clone()), root.to_path_buf(), state)
         .unwrap();
     let mut events = Vec::new();
     for _ in 0..20_000 {

@@ -6,6 +6,8 @@
 //! [`Session`] with a [`MemDisk`]) and **fake peers** ([`FakePeer`], raw wire bytes under the
 //! test's control). Hosts are joined by reliable ordered pipes with latency and bandwidth (see
 //! [`net`] for the model).
+//! Trackers ([`SimTracker`], added with [`Sim::add_tracker`]) answer the nodes' HTTP and UDP
+//! announces and name lookups with latency (see the `tracker` module).
 //!
 //! A [step](Sim::step) pops the earliest event, sets the clock, feeds the node (bytes, connects,
 //! disk and hash completions, its timer), drains *all* its outputs (the session contract),
@@ -40,12 +42,14 @@ mod fake_peer;
 pub mod net;
 mod swarm;
 mod torrent;
+mod tracker;
 
 pub use disk::MemDisk;
 pub use fake_peer::{FakeConfig, FakePeer};
 pub use net::{HostRef, LinkProfile};
 pub use swarm::{Swarm, SwarmBuilder, SwarmNode};
 pub use torrent::{TestTorrent, TorrentSpec};
+pub use tracker::{SimTracker, TrackerConfig, TrackerId, TrackerProtocol, TrackerRequest};
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -206,6 +210,8 @@ pub(crate) enum Ev {
         req: RequestId,
         digest: Digest,
     },
+    /// An input reaches a node (tracker answers, name lookups, datagrams: see `tracker`).
+    Input { host: usize, input: Input },
 }
 
 struct Scheduled {
@@ -303,6 +309,8 @@ pub struct Sim {
     max_steps: u64,
     violation: Option<String>,
     checks: Vec<(String, Check)>,
+    /// Trackers (see the `tracker` module).
+    pub(crate) trackers: Vec<SimTracker>,
 }
 
 impl fmt::Debug for Sim {
@@ -338,6 +346,7 @@ impl Sim {
             max_steps: 5_000_000,
             violation: None,
             checks: Vec::new(),
+            trackers: Vec::new(),
         }
     }
 
@@ -783,6 +792,10 @@ impl Sim {
                 n.session.handle_input(now, Input::Hashed { req, digest });
                 self.drain(host);
             }
+            Ev::Input { host, input } => {
+                self.node_mut(host).session.handle_input(now, input);
+                self.drain(host);
+            }
         }
     }
 
@@ -996,6 +1009,9 @@ impl Sim {
                 }
                 self.node_mut(host).events.push((now, event));
             }
+            output @ (Output::Http { .. }
+            | Output::Resolve { .. }
+            | Output::SendDatagram { .. }) => self.perform_network(host, output),
             other => self.violate(format!("node {host}: unexpected output {other:?}")),
         }
     }

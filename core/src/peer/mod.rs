@@ -3,8 +3,8 @@
 //! by layer").
 //!
 //! The machine is transport-agnostic (TCP or uTP, encrypted or not: it sees plaintext bytes) and
-//! never chooses pieces: the torrent hands it blocks to request ([`PeerConn::request`]) and
-//! blocks to send ([`PeerConn::send_block`]). It reports what the peer did as [`PeerEvent`]s.
+//! never chooses pieces: the torrent hands it blocks to request (`PeerConn::request`) and
+//! blocks to send (`PeerConn::send_block`). It reports what the peer did as peer events.
 //!
 //! # States
 //!

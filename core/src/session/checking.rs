@@ -185,6 +185,7 @@ impl Session {
         }
         t.finished = t.picker.is_finished();
         self.note_state(torrent);
+        self.start_trackers(now, torrent);
         self.pump_torrent(now, torrent);
     }
 }

@@ -59,6 +59,37 @@ pub enum Input {
         /// The digest.
         digest: Digest,
     },
+    /// An HTTP GET asked for with [`Output::Http`] finished: the response (any status), or a
+    /// transport failure described in words (connect, TLS, timeout, size limit...).
+    HttpDone {
+        /// The request's id.
+        req: RequestId,
+        /// The response, or what went wrong.
+        result: Result<HttpReply, String>,
+    },
+    /// A UDP datagram arrived on the session's UDP socket (UDP trackers; later DHT and uTP).
+    Datagram {
+        /// The sender.
+        from: SocketAddr,
+        /// The payload.
+        data: Bytes,
+    },
+    /// A host name lookup asked for with [`Output::Resolve`] finished.
+    Resolved {
+        /// The lookup's id.
+        req: RequestId,
+        /// The addresses, or what went wrong.
+        result: Result<Vec<SocketAddr>, String>,
+    },
+}
+
+/// An HTTP response, as much of it as the session needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpReply {
+    /// The status code.
+    pub status: u16,
+    /// The body (the runtime bounds it; see `Output::Http::max_body`).
+    pub body: Bytes,
 }
 
 /// Something for the runtime to do, from [`Session::poll_output`](super::Session::poll_output).
@@ -92,6 +123,32 @@ pub enum Output {
     Disk(DiskCmd),
     /// Run a hash job; report [`Input::Hashed`].
     Hash(HashJob),
+    /// Perform an HTTP(S) GET of `url` (a tracker announce or scrape), following redirects to
+    /// http/https only, reading at most `max_body` bytes of body; report [`Input::HttpDone`].
+    Http {
+        /// The request's id.
+        req: RequestId,
+        /// The URL.
+        url: String,
+        /// The most body bytes to accept (more is a failure, not a truncation).
+        max_body: usize,
+    },
+    /// Send a datagram from the session's UDP socket.
+    SendDatagram {
+        /// The destination.
+        to: SocketAddr,
+        /// The payload.
+        data: Bytes,
+    },
+    /// Look up a host name; report [`Input::Resolved`].
+    Resolve {
+        /// The lookup's id.
+        req: RequestId,
+        /// The host name.
+        host: String,
+        /// The port to put in the addresses.
+        port: u16,
+    },
     /// Tell the application.
     Event(Event),
 }
@@ -239,6 +296,37 @@ pub enum Event {
     TorrentFinished {
         /// The torrent.
         torrent: TorrentId,
+    },
+    /// A tracker answered an announce.
+    TrackerAnnounced {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker's announce URL.
+        url: String,
+        /// How many peers it returned.
+        peers: usize,
+        /// Seeders it reported, if any.
+        seeders: Option<u32>,
+        /// Leechers it reported, if any.
+        leechers: Option<u32>,
+    },
+    /// A tracker announce failed (the tier policy backs off and tries the next tracker).
+    TrackerFailed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker's announce URL.
+        url: String,
+        /// What went wrong.
+        error: crate::tracker::TrackerError,
+    },
+    /// A tracker sent a `warning message` (BEP 3) with its answer.
+    TrackerWarning {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker's announce URL.
+        url: String,
+        /// The warning.
+        message: String,
     },
     /// Storage failed; the torrent stopped in [`TorrentState::Error`] (reported once).
     StorageFailed {

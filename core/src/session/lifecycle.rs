@@ -172,6 +172,7 @@ impl Session {
         if !t.paused {
             t.paused = true;
             self.close_torrent_conns(now, torrent, DisconnectReason::TorrentStopped);
+            self.stop_trackers(now, torrent);
             self.note_state(torrent);
         }
         Ok(())
@@ -190,6 +191,7 @@ impl Session {
         t.error = None;
         self.note_state(torrent);
         self.issue_checks(now, torrent);
+        self.start_trackers(now, torrent);
         Ok(())
     }
 
@@ -286,7 +288,31 @@ impl Session {
         self.outputs
             .push_back(Output::Event(Event::StorageFailed { torrent, error }));
         self.close_torrent_conns(now, torrent, DisconnectReason::TorrentStopped);
+        self.stop_trackers(now, torrent);
         self.note_state(torrent);
+    }
+
+    /// Starts announcing an active torrent to its trackers, unless it does already.
+    pub(super) fn start_trackers(&mut self, now: Instant, torrent: TorrentId) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        if t.trackers_running || !t.is_active() {
+            return;
+        }
+        t.trackers_running = true;
+        let tiers = t.tracker_tiers.clone();
+        self.trackers_start(now, torrent, &tiers);
+    }
+
+    /// Stops announcing a torrent that stopped (`stopped` is sent, best effort).
+    fn stop_trackers(&mut self, now: Instant, torrent: TorrentId) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        if std::mem::take(&mut t.trackers_running) {
+            self.trackers_stop(now, torrent);
+        }
     }
 
     /// BEP 21: when we have every piece and the peer is a seed or upload-only, neither side

@@ -10,6 +10,7 @@ mod lifecycle;
 mod tests;
 #[cfg(test)]
 mod tests_lifecycle;
+mod trackers;
 mod verify;
 
 pub use crate::picker::Priority;
@@ -17,7 +18,8 @@ pub use engine::CommandError;
 pub use lifecycle::{CheckMode, TorrentState};
 
 pub use io::{
-    Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, Input, Output, StorageError,
+    Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, HttpReply, Input, Output,
+    StorageError,
 };
 
 use std::collections::{HashMap, VecDeque};
@@ -51,6 +53,9 @@ pub struct Config {
     pub listen_port: Option<u16>,
     /// The most connections, all torrents together.
     pub max_connections: usize,
+    /// The most connections per torrent the session opens by itself (to peers trackers
+    /// return); connections the application asks for with [`Session::connect`] always go.
+    pub max_peers_per_torrent: usize,
     /// How many peers we upload to at once, per torrent, the optimistic unchoke included.
     pub unchoke_slots: usize,
     /// Upload limit for all torrents together, in bytes per second of block payload; 0 means
@@ -80,6 +85,7 @@ impl Default for Config {
             peer_id: None,
             listen_port: None,
             max_connections: 500,
+            max_peers_per_torrent: 50,
             unchoke_slots: 8,
             upload_rate_limit: 0,
             download_rate_limit: 0,
@@ -100,16 +106,27 @@ pub struct AddTorrent {
     pub info: Arc<Info>,
     /// How to learn which pieces are already on disk.
     pub check: CheckMode,
+    /// Tracker announce URLs in tiers (BEP 12), e.g. `Metainfo::trackers()`. For a private
+    /// torrent (BEP 27) pass only its own trackers.
+    pub trackers: Vec<Vec<String>>,
 }
 
 impl AddTorrent {
-    /// A torrent with nothing downloaded yet (nothing is checked).
+    /// A torrent with nothing downloaded yet (nothing is checked) and no trackers.
     pub fn new(info: Arc<Info>) -> Self {
         let pieces = info.layout().piece_count();
         Self {
             info,
             check: CheckMode::Trust(Bitfield::new(pieces)),
+            trackers: Vec::new(),
         }
+    }
+
+    /// The same torrent announced to `tiers` of tracker URLs (BEP 12).
+    #[must_use]
+    pub fn with_trackers(mut self, tiers: Vec<Vec<String>>) -> Self {
+        self.trackers = tiers;
+        self
     }
 
     /// The same torrent with `have` trusted as already verified (a seed's complete files):
@@ -390,6 +407,8 @@ pub struct Session {
     /// The latest `now` given to `handle_input` / `handle_timeout` (for rates in getters).
     clock: Instant,
     outputs: VecDeque<Output>,
+    /// Every torrent's trackers and the announces in flight.
+    trackers: trackers::Trackers,
     /// The global upload limit (block reads for peers).
     upload_limit: TokenBucket,
     /// The global download limit (requests to peers).
@@ -413,6 +432,7 @@ impl Session {
             rng.fill(&mut random);
             PeerId::generate(&PeerId::BITSHOAL_PREFIX, random)
         });
+        let tracker_key = rng.next_u32();
         Self {
             config,
             rng,
@@ -432,6 +452,7 @@ impl Session {
             next_choke: None,
             rate_wakeup: None,
             rate_waiters: Vec::new(),
+            trackers: trackers::Trackers::new(tracker_key),
         }
     }
 
@@ -455,6 +476,7 @@ impl Session {
     pub fn add_torrent(&mut self, now: Instant, add: AddTorrent) -> Result<TorrentId, AddError> {
         self.assert_drained();
         let info = add.info;
+        let trackers = add.trackers;
         if info.version() == Version::V2 {
             return Err(AddError::V2Unsupported);
         }
@@ -469,16 +491,20 @@ impl Session {
         }
         let (have, check) = lifecycle::initial_have(&info, add.check)?;
         let rng = self.rng.fork();
-        let id = TorrentId(self.torrents.insert(Torrent::new(info.clone(), have, rng)));
+        let mut torrent = Torrent::new(info.clone(), have, rng);
+        torrent.tracker_tiers.clone_from(&trackers);
+        let id = TorrentId(self.torrents.insert(torrent));
         for w in wire_ids {
             self.by_wire_id.insert(w, id);
         }
         self.outputs
             .push_back(Output::Disk(DiskCmd::Open { torrent: id, info }));
         if check {
+            // Trackers start when the check is done: peers they return could not be used.
             self.start_check(now, id);
         } else {
             self.note_state(id);
+            self.start_trackers(now, id);
         }
         Ok(id)
     }
@@ -498,6 +524,7 @@ impl Session {
         for conn in conns {
             self.close_conn(now, conn, DisconnectReason::TorrentStopped, true);
         }
+        self.trackers_stop(now, torrent);
         self.by_wire_id.retain(|_, id| *id != torrent);
         let mut freed_reads = 0;
         let mut freed_writes = 0;
@@ -527,6 +554,16 @@ impl Session {
         addr: SocketAddr,
     ) -> Result<ConnId, ConnectError> {
         self.assert_drained();
+        self.connect_inner(now, torrent, addr)
+    }
+
+    /// [`Session::connect`] without the drain check, for the session's own dialling.
+    fn connect_inner(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        addr: SocketAddr,
+    ) -> Result<ConnId, ConnectError> {
         let t = self
             .torrents
             .get(torrent.0)
@@ -648,6 +685,7 @@ impl Session {
             .filter_map(|(_, c)| c.peer.next_deadline())
             .chain(self.next_choke)
             .chain(self.rate_wakeup)
+            .chain(self.trackers.deadline())
             .min()
     }
 
@@ -694,7 +732,24 @@ impl Session {
             }
             Input::DiskDone { req, result } => self.on_disk_done(now, req, result),
             Input::Hashed { req, digest } => self.on_hashed(now, req, digest),
+            Input::HttpDone { req, result } => self.tracker_http_done(now, req, result),
+            Input::Datagram { from, data } => self.tracker_datagram(now, from, &data),
+            Input::Resolved { req, result } => self.tracker_resolved(now, req, result),
         }
+        self.trackers_after_input(now);
+    }
+
+    /// A fresh id for a job the session asks the runtime to run.
+    fn next_request_id(&mut self) -> RequestId {
+        let req = RequestId(self.next_request);
+        self.next_request += 1;
+        req
+    }
+
+    /// Sets the TCP port we listen on, once the runtime has bound it (port 0 binds pick one):
+    /// announced to trackers and in the BEP 10 handshake.
+    pub fn set_listen_port(&mut self, port: u16) {
+        self.config.listen_port = Some(port);
     }
 
     /// Runs every timer due at `now`. Harmless when nothing is due.
@@ -719,6 +774,8 @@ impl Session {
         if self.rate_wakeup.is_some_and(|t| t <= now) {
             self.rate_wake(now);
         }
+        self.trackers_timeout(now);
+        self.trackers_after_input(now);
     }
 
     // ---- connections ---------------------------------------------------------------------
@@ -1041,6 +1098,10 @@ impl Session {
         };
         c.peer.close(reason.clone());
         let reason = c.peer.closed_reason().cloned().unwrap_or(reason);
+        if reason == DisconnectReason::SelfConnection && c.peer.is_outgoing() {
+            // A tracker listed us: never dial that address again.
+            self.trackers.remember_self(c.peer.addr());
+        }
         if let Some(t) = c.torrent.and_then(|t| self.torrents.get_mut(t.0)) {
             // Events not yet applied still change what the picker counts for this peer; apply
             // them so that taking the peer's final set away leaves the counts exact.

@@ -54,6 +54,45 @@ struct Pair {
     corrupt_from: Option<usize>,
     /// A stalled node: piece payloads it sends are lost.
     stall_from: Option<usize>,
+    /// An HTTP tracker answering every node's announces.
+    tracker: Option<TestTracker>,
+}
+
+/// A minimal HTTP tracker: remembers the port each announce gives and answers with the other
+/// announcers (compact IPv4 peers on 127.0.0.1, BEP 23), recording every query.
+#[derive(Default)]
+struct TestTracker {
+    ports: Vec<u16>,
+    queries: Vec<String>,
+}
+
+impl TestTracker {
+    fn announce(&mut self, url: &str) -> HttpReply {
+        let query = url.split_once('?').map_or("", |(_, q)| q).to_string();
+        let port: u16 = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("port="))
+            .and_then(|p| p.parse().ok())
+            .expect("every announce carries its port");
+        self.queries.push(query);
+        let mut peers = Vec::new();
+        for &p in self.ports.iter().filter(|&&p| p != port) {
+            peers.extend_from_slice(&[127, 0, 0, 1]);
+            peers.extend_from_slice(&p.to_be_bytes());
+        }
+        if !self.ports.contains(&port) {
+            self.ports.push(port);
+        }
+        let mut body = Vec::new();
+        let mut d = DictWriter::new(&mut body);
+        d.int(b"interval", 1800);
+        d.bytes(b"peers", &peers);
+        d.finish();
+        HttpReply {
+            status: 200,
+            body: body.into(),
+        }
+    }
 }
 
 const A_ADDR: &str = "127.0.0.1:6881";
@@ -86,6 +125,7 @@ impl Pair {
             connects: Vec::new(),
             corrupt_from: None,
             stall_from: None,
+            tracker: None,
         }
     }
 
@@ -189,6 +229,16 @@ impl Pair {
                     );
                 }
                 Output::Event(e) => self.nodes[n].events.push(e),
+                Output::Http { req, url, .. } => {
+                    let reply = self
+                        .tracker
+                        .as_mut()
+                        .map_or(Err("no tracker in this test".to_string()), |tracker| {
+                            Ok(tracker.announce(&url))
+                        });
+                    self.feed(n, Input::HttpDone { req, result: reply }, &mut queue);
+                }
+                Output::SendDatagram { .. } | Output::Resolve { .. } => {}
             }
         }
     }
@@ -788,4 +838,75 @@ fn haves_completing_a_set_in_one_read_keep_availability_exact() {
             );
         }
     }
+}
+
+#[test]
+fn peers_found_through_an_http_tracker_exchange_the_torrent() {
+    let data = payload(6 * 16384 + 77);
+    let info = info_for(&data, 16384);
+    let pieces = info.layout().piece_count();
+    let config = |seed: u64, port: u16| Config {
+        rng_seed: seed,
+        listen_port: Some(port),
+        ..Config::default()
+    };
+    let mut pair = Pair::with_nodes(vec![
+        (config(10, 6881), data.clone()),
+        (config(11, 6882), vec![0; data.len()]),
+    ]);
+    pair.tracker = Some(TestTracker::default());
+    let tiers = vec![vec!["http://127.0.0.1:6969/announce".to_string()]];
+    pair.nodes[0]
+        .session
+        .add_torrent(
+            pair.now,
+            AddTorrent::new(info.clone())
+                .with_have(Bitfield::full(pieces))
+                .with_trackers(tiers.clone()),
+        )
+        .unwrap();
+    pair.drain(0);
+    let leech = pair.nodes[1]
+        .session
+        .add_torrent(pair.now, AddTorrent::new(info.clone()).with_trackers(tiers))
+        .unwrap();
+    pair.drain(1);
+    pair.run(300);
+
+    assert!(
+        pair.nodes[1].disk == data,
+        "the leecher found the seed and downloaded"
+    );
+    let tracker = pair.tracker.as_ref().unwrap();
+    // RFC 3986: unreserved bytes stay as they are, every other byte is %XX.
+    let hash: String = info
+        .hashes()
+        .v1()
+        .unwrap()
+        .0
+        .iter()
+        .map(|&b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    assert!(
+        tracker.queries[0].contains(&format!("info_hash={hash}")),
+        "{}",
+        tracker.queries[0]
+    );
+    assert!(tracker.queries.iter().any(|q| q.contains("event=started")));
+    // The leecher finished after starting incomplete: it says `completed`, once.
+    let completed = tracker
+        .queries
+        .iter()
+        .filter(|q| q.contains("event=completed"))
+        .count();
+    assert_eq!(completed, 1, "{:?}", tracker.queries);
+    assert!(pair.nodes[1].events.iter().any(|e| matches!(
+        e,
+        Event::TrackerAnnounced { torrent, peers: 1, .. } if *torrent == leech
+    )));
 }

@@ -18,7 +18,7 @@ use super::CliResult;
 pub(crate) struct CreateArgs {
     /// The file or directory to share.
     path: PathBuf,
-    /// Where to write the torrent [default: <NAME>.torrent in the current directory].
+    /// Where to write the torrent [default: `NAME.torrent` in the current directory].
     #[arg(short, long, value_name = "OUT.torrent")]
     output: Option<PathBuf>,
     /// Make a v1-only torrent (BEP 3).

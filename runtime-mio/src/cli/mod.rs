@@ -2,7 +2,10 @@
 
 pub(crate) mod create;
 pub(crate) mod demo;
+pub(crate) mod download;
 pub(crate) mod info;
+pub(crate) mod seed;
+pub(crate) mod transfer;
 
 /// What a subcommand returns: its error becomes one line on stderr and a non-zero exit code.
 pub(crate) type CliResult = Result<(), Box<dyn std::error::Error>>;

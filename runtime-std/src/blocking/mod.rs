@@ -9,8 +9,10 @@
 //! The thread that calls [`BlockingClient::turn`] owns the [`Session`] and is the only one that
 //! touches it. It waits on one [`mpsc`] channel, at most until the session's deadline. Every
 //! other thread only sends it messages (see the `net` module): an acceptor thread per listener,
-//! a reader and a writer thread per connection, a short-lived thread per outgoing connect, and
-//! the storage and hashing workers of [`DiskPool`] and [`HashPool`] through their [`Sink`].
+//! a reader and a writer thread per connection, a short-lived thread per outgoing connect, a
+//! reader on the UDP socket (UDP trackers; bound beside the listener, see the `udp` module),
+//! the storage and hashing workers of [`DiskPool`] and [`HashPool`] through their [`Sink`], and
+//! the HTTP and DNS workers of [`NetServices`] (tracker announces).
 //!
 //! Each message becomes one session call, after which every output is drained and performed;
 //! inputs that performing produces (a connect thread that could not start) are fed only after
@@ -35,6 +37,7 @@
 //! sends).
 
 mod net;
+mod udp;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -50,16 +53,16 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, CheckMode, CommandError, ConnectError, Event, Input, Output, Session,
-    TorrentStatus,
+    AddError, AddTorrent, CommandError, ConnectError, Event, Input, Output, Session, TorrentStatus,
 };
 use bitshoal_core::time::Instant;
 
-use crate::client::{ClientConfig, ClientEvent};
+use crate::client::{ClientConfig, ClientEvent, NetServices};
 use crate::storage::Storage;
 use crate::workers::{Completion, DiskPool, HashPool, Sink};
 
 use net::{Acceptor, ConnThreads, Msg, Outgoing};
+use udp::Udp;
 
 /// The most messages handled in one [`BlockingClient::turn`], so timers still run under a flood.
 const MAX_MESSAGES_PER_TURN: usize = 1024;
@@ -75,6 +78,10 @@ pub struct BlockingClient {
     rx: Receiver<Msg>,
     tx: Sender<Msg>,
     acceptor: Option<Acceptor>,
+    /// The UDP socket (UDP trackers) and its reader.
+    udp: Udp,
+    /// HTTP GETs and name lookups for trackers.
+    net: NetServices,
     conns: HashMap<ConnId, Connection>,
     /// Outgoing connections whose connect thread has not reported yet.
     connecting: HashMap<ConnId, JoinHandle<()>>,
@@ -121,22 +128,29 @@ impl BlockingClient {
             Some(addr) => Some(Acceptor::spawn(TcpListener::bind(addr)?, tx.clone())?),
             None => None,
         };
-        let to_session = tx.clone();
-        let sink = Sink::new(move |completion| {
-            // After the client is dropped, completions have nowhere to go.
-            let _ = to_session.send(Msg::Completion(completion));
-        });
         let connect_timeout = config
             .session
             .peer
             .handshake_timeout
             .max(Duration::from_millis(1));
+        let mut session = Session::new(config.session);
+        if let Some(acceptor) = &acceptor {
+            session.set_listen_port(acceptor.local_addr().port());
+        }
+        let udp = Udp::bind(acceptor.as_ref().map(Acceptor::local_addr), tx.clone())?;
+        let to_session = tx.clone();
+        let sink = Sink::new(move |completion| {
+            // After the client is dropped, completions have nowhere to go.
+            let _ = to_session.send(Msg::Completion(completion));
+        });
         Ok(Self {
-            session: Session::new(config.session),
+            session,
             epoch: std::time::Instant::now(),
             rx,
             tx,
             acceptor,
+            udp,
+            net: NetServices::new(sink.clone()),
             conns: HashMap::new(),
             connecting: HashMap::new(),
             abandoned: Vec::new(),
@@ -159,6 +173,11 @@ impl BlockingClient {
         self.acceptor.as_ref().map(Acceptor::local_addr)
     }
 
+    /// The address of the client's UDP socket (UDP trackers).
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        Some(self.udp.local_addr())
+    }
+
     /// The session's clock: microseconds since the client was created.
     pub fn now(&self) -> Instant {
         Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
@@ -166,40 +185,42 @@ impl BlockingClient {
 
     /// Adds a torrent whose content lives (or will live) under `download_dir` as the torrent
     /// lays it out (`download_dir/<name>` for a multi-file torrent). `have` are pieces known to
-    /// be there and verified already.
+    /// be there and verified already. For trackers, use [`Self::add_torrent_with`].
     pub fn add_torrent(
         &mut self,
         info: Arc<Info>,
         download_dir: PathBuf,
         have: Option<Bitfield>,
     ) -> Result<TorrentId, AddError> {
-        let check = match have {
-            Some(have) => CheckMode::Trust(have),
-            None => CheckMode::Trust(Bitfield::new(info.layout().piece_count())),
-        };
-        self.add_torrent_with(info, download_dir, check)
+        let mut add = AddTorrent::new(info);
+        if let Some(have) = have {
+            add = add.with_have(have);
+        }
+        self.add_torrent_with(add, download_dir)
     }
 
-    /// Adds a torrent, learning what is already under `download_dir` from its resume file in
-    /// `state_dir` (see [`crate::resume`]): unchanged files are trusted, changed ones checked
-    /// piece by piece; without a resume file, existing files are checked.
+    /// Adds a torrent described by `add` (its trackers are kept, its check mode replaced),
+    /// learning what is already under `download_dir` from its resume file in `state_dir` (see
+    /// [`crate::resume`]): unchanged files are trusted, changed ones checked piece by piece; without a
+    /// resume file, existing files are checked.
     pub fn add_torrent_resuming(
         &mut self,
-        info: Arc<Info>,
+        add: AddTorrent,
         download_dir: PathBuf,
         state_dir: &Path,
     ) -> Result<TorrentId, AddError> {
-        let check = crate::resume::check_mode(&download_dir, &info, state_dir);
-        self.add_torrent_with(info, download_dir, check)
+        let check = crate::resume::check_mode(&download_dir, &add.info, state_dir);
+        self.add_torrent_with(add.with_check(check), download_dir)
     }
 
-    fn add_torrent_with(
+    /// Adds a torrent described by `add` (its trackers, its pieces already verified) whose
+    /// content lives (or will live) under `download_dir` as the torrent lays it out.
+    pub fn add_torrent_with(
         &mut self,
-        info: Arc<Info>,
+        add: AddTorrent,
         download_dir: PathBuf,
-        check: CheckMode,
     ) -> Result<TorrentId, AddError> {
-        let add = AddTorrent::new(Arc::clone(&info)).with_check(check);
+        let info = Arc::clone(&add.info);
         let id = self.session.add_torrent(self.now(), add)?;
         // Storage must know the directory before it sees the torrent's `Open`.
         self.disk.storage().register(id, download_dir.clone());
@@ -367,6 +388,10 @@ impl BlockingClient {
                 self.events.push(ClientEvent::Synced { torrent, result });
             }
             Msg::Completion(_) => {}
+            Msg::Datagram { from, data } => {
+                self.udp.taken();
+                self.deferred.push_back(Input::Datagram { from, data });
+            }
         }
         self.dispatch();
     }
@@ -433,6 +458,9 @@ impl BlockingClient {
                 }
                 self.events.push(ClientEvent::Session(event));
             }
+            Output::Http { req, url, max_body } => self.net.http(req, url, max_body),
+            Output::Resolve { req, host, port } => self.net.resolve(req, host, port),
+            Output::SendDatagram { to, data } => self.udp.send_to(&data, to),
             _ => {}
         }
     }

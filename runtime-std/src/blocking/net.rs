@@ -100,6 +100,13 @@ pub(super) enum Msg {
     },
     /// A storage or hashing worker finished a job.
     Completion(Completion),
+    /// A datagram arrived on the UDP socket.
+    Datagram {
+        /// The sender.
+        from: SocketAddr,
+        /// The payload.
+        data: Bytes,
+    },
 }
 
 /// One `Output::Send`, numbered so the session's thread can tell a stale flush from a real one.

@@ -1,0 +1,487 @@
+//! Trackers inside the simulator, and how the simulator performs a node's tracker outputs.
+//!
+//! A [`SimTracker`] has a loopback address (`127.0.1.x`, apart from the nodes' `127.0.0.x`),
+//! optionally a host name, and answers both protocols on one port, like opentracker:
+//!
+//! - HTTP (BEP 3, 23): a node's `Output::Http` whose URL names the tracker's address (or
+//!   name) is parsed as an announce; the compact answer comes back as `Input::HttpDone` one
+//!   round trip later. A URL naming no tracker, or a dead one, fails with "connection
+//!   refused" after a round trip.
+//! - UDP (BEP 15): `Output::SendDatagram` to the tracker's address is decoded with
+//!   [`UdpRequest::decode`] and answered with [`UdpResponse`] as `Input::Datagram` one round
+//!   trip later. A dead tracker swallows datagrams (a client hears nothing and retransmits).
+//!   Datagrams to a node's address are delivered to it as `Input::Datagram`.
+//! - `Output::Resolve` finds a tracker by name (`Input::Resolved` after a round trip), or
+//!   fails with "no such host".
+//!
+//! Each tracker keeps a swarm per info-hash (the address a peer announced from, with the port
+//! it announced) and answers an announce with the other peers of the swarm. Every request that
+//! reaches a tracker's address, dead or alive, is logged ([`SimTracker::log`]) with its time,
+//! so tests can check failover and retransmission timing on the virtual clock.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use bitshoal_core::bencode::DictWriter;
+use bitshoal_core::bitfield::Bitfield;
+use bitshoal_core::id::TorrentId;
+use bitshoal_core::session::{AddTorrent, HttpReply, Input, Output};
+use bitshoal_core::time::{Duration, Instant};
+use bitshoal_core::tracker::{AnnounceEvent, UdpRequest, UdpResponse};
+use bytes::Bytes;
+use percent_encoding::percent_decode_str;
+
+use super::{Ev, HostKind, NodeId, Sim, TestTorrent};
+
+/// A tracker in a [`Sim`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TrackerId(pub(crate) usize);
+
+/// How a [`SimTracker`] is set up; see [`Sim::add_tracker`].
+#[derive(Clone, Debug)]
+pub struct TrackerConfig {
+    /// A host name that `Output::Resolve` (and HTTP URLs) may use instead of the address.
+    pub name: Option<String>,
+    /// The port for both HTTP and UDP.
+    pub port: u16,
+    /// The `interval` the tracker hands out, in seconds.
+    pub interval: u32,
+    /// Whether the tracker answers (a dead one refuses HTTP and swallows UDP).
+    pub alive: bool,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            port: 6969,
+            interval: 1800,
+            alive: true,
+        }
+    }
+}
+
+/// Which protocol a logged request came over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrackerProtocol {
+    /// An HTTP GET.
+    Http,
+    /// A UDP datagram (connect or announce).
+    Udp,
+}
+
+/// One request that reached a tracker's address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackerRequest {
+    /// When it arrived.
+    pub at: Instant,
+    /// The node that sent it.
+    pub node: NodeId,
+    /// How.
+    pub protocol: TrackerProtocol,
+    /// Whether the tracker was alive to answer it.
+    pub answered: bool,
+    /// For an announce: its event (`None` for a regular announce); `None` too for requests
+    /// that are not announces (UDP connects), see `announce`.
+    pub event: Option<AnnounceEvent>,
+    /// Whether it was an announce (not a UDP connect, nor garbage).
+    pub announce: bool,
+}
+
+/// A tracker: its address, its swarms, and what reached it.
+#[derive(Debug)]
+pub struct SimTracker {
+    addr: SocketAddr,
+    config: TrackerConfig,
+    /// Per info-hash: each peer's address (announcing IP, announced port) and bytes left.
+    swarms: BTreeMap<[u8; 20], BTreeMap<SocketAddr, u64>>,
+    log: Vec<TrackerRequest>,
+    next_connection_id: u64,
+}
+
+impl SimTracker {
+    /// The tracker's address (HTTP and UDP).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The HTTP announce URL, by address.
+    pub fn http_url(&self) -> String {
+        format!("http://{}/announce", self.addr)
+    }
+
+    /// The UDP announce URL, by address.
+    pub fn udp_url(&self) -> String {
+        format!("udp://{}", self.addr)
+    }
+
+    /// The UDP announce URL by name (the node has to resolve it first).
+    pub fn udp_url_by_name(&self) -> Option<String> {
+        let name = self.config.name.as_ref()?;
+        Some(format!("udp://{name}:{}", self.addr.port()))
+    }
+
+    /// Whether the tracker answers.
+    pub fn is_alive(&self) -> bool {
+        self.config.alive
+    }
+
+    /// Every request that reached the tracker, in order.
+    pub fn log(&self) -> &[TrackerRequest] {
+        &self.log
+    }
+
+    /// The announces that reached the tracker from `node`, in order.
+    pub fn announces_from(&self, node: NodeId) -> Vec<&TrackerRequest> {
+        self.log
+            .iter()
+            .filter(|r| r.node == node && r.announce)
+            .collect()
+    }
+
+    /// The peers the tracker knows for `info_hash`.
+    pub fn swarm(&self, info_hash: &[u8; 20]) -> Vec<SocketAddr> {
+        self.swarms
+            .get(info_hash)
+            .map(|s| s.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Records an announce from `from` and returns the other peers (at most `numwant`) with
+    /// the seeder and leecher counts.
+    fn announce(
+        &mut self,
+        info_hash: [u8; 20],
+        from: SocketAddr,
+        left: u64,
+        event: Option<AnnounceEvent>,
+        numwant: usize,
+    ) -> (Vec<SocketAddr>, u32, u32) {
+        let swarm = self.swarms.entry(info_hash).or_default();
+        if event == Some(AnnounceEvent::Stopped) {
+            swarm.remove(&from);
+        } else {
+            swarm.insert(from, left);
+        }
+        let peers = swarm
+            .keys()
+            .filter(|&&a| a != from)
+            .take(numwant)
+            .copied()
+            .collect();
+        let seeders = swarm.values().filter(|&&l| l == 0).count() as u32;
+        let leechers = swarm.len() as u32 - seeders;
+        (peers, seeders, leechers)
+    }
+
+    /// The answer to an HTTP announce's query string.
+    fn http_announce(
+        &mut self,
+        from_ip: IpAddr,
+        query: &str,
+    ) -> Result<(Vec<u8>, Option<AnnounceEvent>), String> {
+        let mut info_hash = None;
+        let mut port = None;
+        let mut left = None;
+        let mut event = None;
+        let mut numwant = 50;
+        for pair in query.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let bytes: Vec<u8> = percent_decode_str(value).collect();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            match key {
+                "info_hash" => info_hash = <[u8; 20]>::try_from(bytes.as_slice()).ok(),
+                "port" => port = text.parse::<u16>().ok(),
+                "left" => left = text.parse::<u64>().ok(),
+                "numwant" => numwant = text.parse::<usize>().unwrap_or(50),
+                "event" => {
+                    event = match text.as_str() {
+                        "started" => Some(AnnounceEvent::Started),
+                        "completed" => Some(AnnounceEvent::Completed),
+                        "stopped" => Some(AnnounceEvent::Stopped),
+                        _ => None,
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut body = Vec::new();
+        let mut d = DictWriter::new(&mut body);
+        let (Some(info_hash), Some(port), Some(left)) = (info_hash, port, left) else {
+            d.bytes(b"failure reason", b"bad announce");
+            d.finish();
+            return Ok((body, event));
+        };
+        let from = SocketAddr::new(from_ip, port);
+        let (peers, seeders, leechers) = self.announce(info_hash, from, left, event, numwant);
+        let mut compact = Vec::with_capacity(peers.len() * 6);
+        for peer in &peers {
+            if let IpAddr::V4(ip) = peer.ip() {
+                compact.extend_from_slice(&ip.octets());
+                compact.extend_from_slice(&peer.port().to_be_bytes());
+            }
+        }
+        d.int(b"complete", i64::from(seeders));
+        d.int(b"incomplete", i64::from(leechers));
+        d.int(b"interval", i64::from(self.config.interval));
+        d.bytes(b"peers", &compact);
+        d.finish();
+        Ok((body, event))
+    }
+
+    /// The answer to a UDP datagram, and what to log about it.
+    fn udp_datagram(
+        &mut self,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> (Option<Vec<u8>>, bool, Option<AnnounceEvent>) {
+        let Ok(request) = UdpRequest::decode(data) else {
+            return (None, false, None);
+        };
+        let (response, announce, event) = match request {
+            UdpRequest::Connect { transaction_id } => {
+                self.next_connection_id += 1;
+                let connection_id = 0x5157_0000_0000_0000 | self.next_connection_id;
+                let response = UdpResponse::Connect {
+                    transaction_id,
+                    connection_id,
+                };
+                (response, false, None)
+            }
+            UdpRequest::Announce {
+                transaction_id,
+                request,
+                ..
+            } => {
+                let peer = SocketAddr::new(from.ip(), request.port);
+                let numwant = request.numwant.map_or(50, |n| n as usize);
+                let (peers, seeders, leechers) = self.announce(
+                    request.info_hash,
+                    peer,
+                    request.left,
+                    request.event,
+                    numwant,
+                );
+                let response = UdpResponse::Announce {
+                    transaction_id,
+                    interval: self.config.interval,
+                    leechers,
+                    seeders,
+                    peers,
+                };
+                (response, true, request.event)
+            }
+            UdpRequest::Scrape { transaction_id, .. } => {
+                let response = UdpResponse::Error {
+                    transaction_id,
+                    message: "scrape is not simulated".into(),
+                };
+                (response, false, None)
+            }
+        };
+        let mut out = Vec::new();
+        response.encode(&mut out);
+        (Some(out), announce, event)
+    }
+}
+
+impl Sim {
+    /// Adds a tracker at the next free `127.0.1.x` address.
+    pub fn add_tracker(&mut self, config: TrackerConfig) -> TrackerId {
+        let k = self.trackers.len();
+        let ip = Ipv4Addr::new(127, 0, 1, 1 + (k % 250) as u8);
+        let addr = SocketAddr::new(IpAddr::V4(ip), config.port);
+        self.trackers.push(SimTracker {
+            addr,
+            config,
+            swarms: BTreeMap::new(),
+            log: Vec::new(),
+            next_connection_id: 0,
+        });
+        TrackerId(k)
+    }
+
+    /// Adds a torrent the node has nothing of yet, announced to `tiers` (BEP 12).
+    pub fn add_torrent_with_trackers(
+        &mut self,
+        node: NodeId,
+        torrent: &TestTorrent,
+        tiers: Vec<Vec<String>>,
+    ) -> TorrentId {
+        let add = AddTorrent::new(torrent.info.clone()).with_trackers(tiers);
+        self.try_add_torrent(node, add)
+            .expect("a fresh test torrent is accepted")
+    }
+
+    /// Adds a torrent the node has completely (its content on the node's disk), announced to
+    /// `tiers`.
+    pub fn seed_torrent_with_trackers(
+        &mut self,
+        node: NodeId,
+        torrent: &TestTorrent,
+        tiers: Vec<Vec<String>>,
+    ) -> TorrentId {
+        let have = Bitfield::full(torrent.piece_count());
+        let add = AddTorrent::new(torrent.info.clone())
+            .with_have(have)
+            .with_trackers(tiers);
+        // As `seed_torrent` does: reads are scheduled with latency, so filling right after
+        // the add is in time.
+        let id = self
+            .try_add_torrent(node, add)
+            .expect("a fresh test torrent is accepted");
+        self.node_mut(node.0).disk.fill(id, &torrent.content);
+        id
+    }
+
+    /// A tracker.
+    pub fn tracker(&self, tracker: TrackerId) -> &SimTracker {
+        &self.trackers[tracker.0]
+    }
+
+    /// Kills or revives a tracker.
+    pub fn set_tracker_alive(&mut self, tracker: TrackerId, alive: bool) {
+        self.trackers[tracker.0].config.alive = alive;
+    }
+
+    /// The tracker at `host[:port]` as an URL names it (address or name), if any.
+    fn tracker_by_host(&self, host: &str, port: u16) -> Option<usize> {
+        self.trackers.iter().position(|t| {
+            t.addr.port() == port
+                && (t.addr.ip().to_string() == host || t.config.name.as_deref() == Some(host))
+        })
+    }
+
+    /// The one-way delay between node `host` and a tracker: the node's access link (the
+    /// tracker's is taken to be instantaneous).
+    fn tracker_delay(&self, host: usize) -> Duration {
+        self.hosts[host].link.latency
+    }
+
+    /// Performs a node's `Output::Http`, `Output::Resolve` or `Output::SendDatagram`.
+    pub(crate) fn perform_network(&mut self, host: usize, output: Output) {
+        let now = self.now;
+        let rtt = self.tracker_delay(host) * 2;
+        match output {
+            Output::Http { req, url, max_body } => {
+                let result = self.http_get(host, &url, max_body);
+                let input = Input::HttpDone { req, result };
+                self.schedule(now + rtt, Ev::Input { host, input });
+            }
+            Output::Resolve {
+                req,
+                host: name,
+                port,
+            } => {
+                let result = self
+                    .trackers
+                    .iter()
+                    .find(|t| t.config.name.as_deref() == Some(name.as_str()))
+                    .map(|t| vec![SocketAddr::new(t.addr.ip(), port)])
+                    .ok_or_else(|| format!("cannot resolve {name:?}: no such host"));
+                let input = Input::Resolved { req, result };
+                self.schedule(now + rtt, Ev::Input { host, input });
+            }
+            Output::SendDatagram { to, data } => self.send_datagram(host, to, &data),
+            other => self.violate(format!("node {host}: not a network output {other:?}")),
+        }
+    }
+
+    fn http_get(&mut self, host: usize, url: &str, max_body: usize) -> Result<HttpReply, String> {
+        let refused = || Err("connection refused".to_string());
+        let Some(rest) = url.strip_prefix("http://") else {
+            return refused();
+        };
+        let (authority, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (name, port) = match authority.rsplit_once(':') {
+            Some((name, port)) => (name, port.parse().unwrap_or(0)),
+            None => (authority, 80),
+        };
+        let Some(t) = self.tracker_by_host(name, port) else {
+            return refused();
+        };
+        let query = target.split_once('?').map_or("", |(_, q)| q);
+        let from_ip = self.hosts[host].addr.ip();
+        let at = self.now + self.tracker_delay(host);
+        let tracker = &mut self.trackers[t];
+        if !tracker.config.alive {
+            tracker.log.push(TrackerRequest {
+                at,
+                node: NodeId(host),
+                protocol: TrackerProtocol::Http,
+                answered: false,
+                event: None,
+                announce: true,
+            });
+            return refused();
+        }
+        let (body, event) = tracker.http_announce(from_ip, query)?;
+        tracker.log.push(TrackerRequest {
+            at,
+            node: NodeId(host),
+            protocol: TrackerProtocol::Http,
+            answered: true,
+            event,
+            announce: true,
+        });
+        if body.len() > max_body {
+            return Err(format!("body over {max_body} bytes"));
+        }
+        Ok(HttpReply {
+            status: 200,
+            body: Bytes::from(body),
+        })
+    }
+
+    fn send_datagram(&mut self, host: usize, to: SocketAddr, data: &[u8]) {
+        let now = self.now;
+        let from = self.hosts[host].addr;
+        let one_way = self.tracker_delay(host);
+        if let Some(t) = self.trackers.iter().position(|t| t.addr == to) {
+            let tracker = &mut self.trackers[t];
+            let alive = tracker.config.alive;
+            let (reply, announce, event) = if alive {
+                tracker.udp_datagram(from, data)
+            } else {
+                // Whether a dead tracker's datagram was an announce, for the log.
+                let announce = matches!(UdpRequest::decode(data), Ok(UdpRequest::Announce { .. }));
+                (None, announce, None)
+            };
+            tracker.log.push(TrackerRequest {
+                at: now + one_way,
+                node: NodeId(host),
+                protocol: TrackerProtocol::Udp,
+                answered: alive,
+                event,
+                announce,
+            });
+            if let Some(reply) = reply {
+                let input = Input::Datagram {
+                    from: to,
+                    data: Bytes::from(reply),
+                };
+                self.schedule(now + one_way * 2, Ev::Input { host, input });
+            }
+            return;
+        }
+        // Another node's socket: delivered after both access links.
+        let target = self
+            .hosts
+            .iter()
+            .position(|h| h.addr == to && matches!(h.kind, HostKind::Node(_)));
+        if let Some(target) = target {
+            let at = now + self.latency(host, target);
+            let input = Input::Datagram {
+                from,
+                data: Bytes::copy_from_slice(data),
+            };
+            self.schedule(
+                at,
+                Ev::Input {
+                    host: target,
+                    input,
+                },
+            );
+        }
+    }
+}

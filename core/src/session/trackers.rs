@@ -1,0 +1,538 @@
+//! Trackers inside the session: each torrent's [`TrackerList`] (BEP 12 tiers), HTTP announces
+//! through the runtime ([`Output::Http`]), UDP announces through [`UdpTrackerClient`]s and the
+//! session's UDP socket ([`Output::SendDatagram`], BEP 15/41), and the peers they return.
+//!
+//! How an announce travels:
+//! - the list hands out an [`Announce`] (`next_announce`); we fill an [`AnnounceRequest`] from
+//!   the torrent's counters;
+//! - `http(s)://`: [`Output::Http`] with the announce URL; [`Input::HttpDone`] brings the body,
+//!   parsed with [`parse_announce_response`];
+//! - `udp://`: the host is an IP literal, or [`Output::Resolve`] first; then one
+//!   [`UdpTrackerClient`] per (torrent, tracker address) does connect/announce with
+//!   retransmission; datagrams come back as [`Input::Datagram`];
+//! - the outcome goes back to the list (`handle_success` / `handle_failure`), the application
+//!   hears [`Event::TrackerAnnounced`] or [`Event::TrackerFailed`], and returned peers are dialled
+//!   up to [`Config::max_peers_per_torrent`](super::Config::max_peers_per_torrent).
+//!
+//! `completed` goes out once when a torrent that started incomplete finishes; `stopped` goes out
+//! (best effort, HTTP trackers only: a UDP exchange cannot outlive the torrent) on removal.
+//! Private torrents (BEP 27) use only their own trackers: the list is built from the torrent's
+//! tiers alone.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+
+use super::{Event, HttpReply, Output, Session};
+use crate::id::{RequestId, TorrentId};
+use crate::time::Instant;
+use crate::tracker::{
+    parse_announce_response, Announce, AnnounceEvent, AnnounceId, AnnounceRequest,
+    AnnounceResponse, TierConfig, TrackerError, TrackerLimits, TrackerList, TrackerUrl,
+    UdpClientConfig, UdpEvent, UdpTrackerClient,
+};
+
+/// How many peers one announce asks for.
+const NUMWANT: u32 = 200;
+
+/// The session's tracker state, for every torrent.
+#[derive(Debug, Default)]
+pub(super) struct Trackers {
+    lists: HashMap<TorrentId, TorrentTrackers>,
+    /// HTTP announces in flight.
+    http: HashMap<RequestId, (TorrentId, AnnounceId, String)>,
+    /// UDP announces waiting for their tracker's name to resolve.
+    resolving: HashMap<RequestId, PendingUdp>,
+    /// One UDP client per torrent and tracker address.
+    udp: HashMap<(TorrentId, SocketAddr), UdpSlot>,
+    /// The `key` sent with every announce (BEP 3 / BEP 15), the same for the whole session.
+    key: u32,
+    /// Addresses that turned out to be ourselves; never dialled again.
+    ourselves: HashSet<SocketAddr>,
+}
+
+#[derive(Debug)]
+struct TorrentTrackers {
+    list: TrackerList,
+    /// Whether `completed` has been handled (sent, or not due because we started complete).
+    completed: bool,
+}
+
+#[derive(Debug)]
+struct PendingUdp {
+    torrent: TorrentId,
+    id: AnnounceId,
+    url: String,
+    url_data: String,
+    request: AnnounceRequest,
+}
+
+#[derive(Debug)]
+struct UdpSlot {
+    client: UdpTrackerClient,
+    /// The announce this client is working on, and its tracker's URL.
+    announce: Option<(AnnounceId, String)>,
+}
+
+impl Trackers {
+    pub(super) fn new(key: u32) -> Self {
+        Self {
+            key,
+            ..Self::default()
+        }
+    }
+
+    /// The earliest deadline of any tracker list or UDP client.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.lists
+            .values()
+            .filter_map(|t| t.list.poll_timeout())
+            .chain(self.udp.values().filter_map(|s| s.client.poll_timeout()))
+            .min()
+    }
+
+    pub(super) fn remember_self(&mut self, addr: SocketAddr) {
+        if self.ourselves.len() < 64 {
+            self.ourselves.insert(addr);
+        }
+    }
+}
+
+impl Session {
+    /// Starts announcing a new torrent to `tiers` (BEP 12).
+    pub(super) fn trackers_start(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        tiers: &[Vec<String>],
+    ) {
+        let Some(t) = self.torrents.get(torrent.0) else {
+            return;
+        };
+        let private = t.info.is_private();
+        let complete_already = t.finished;
+        let mut list = TrackerList::new(tiers, private, TierConfig::DEFAULT, self.rng.fork());
+        if list.is_empty() {
+            return;
+        }
+        list.start(now);
+        self.trackers.lists.insert(
+            torrent,
+            TorrentTrackers {
+                list,
+                // BEP 3: "No completed is sent if the file was complete when started."
+                completed: complete_already,
+            },
+        );
+        self.tracker_tick(now, torrent);
+    }
+
+    /// The torrent is going away: say `stopped` (best effort) and forget its trackers.
+    pub(super) fn trackers_stop(&mut self, now: Instant, torrent: TorrentId) {
+        if let Some(t) = self.trackers.lists.get_mut(&torrent) {
+            t.list.stop(now);
+        }
+        // Only HTTP can carry the `stopped` announces: UDP ones need a connect exchange.
+        self.tracker_tick(now, torrent);
+        self.trackers.lists.remove(&torrent);
+        self.trackers.udp.retain(|(t, _), _| *t != torrent);
+        self.trackers.resolving.retain(|_, p| p.torrent != torrent);
+        // Late answers to HTTP announces in flight find no list and are dropped.
+    }
+
+    /// Runs every tracker timer due at `now`.
+    pub(super) fn trackers_timeout(&mut self, now: Instant) {
+        let due: Vec<(TorrentId, SocketAddr)> = self
+            .trackers
+            .udp
+            .iter()
+            .filter(|(_, s)| s.client.poll_timeout().is_some_and(|d| d <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            if let Some(slot) = self.trackers.udp.get_mut(&key) {
+                slot.client.handle_timeout(now);
+            }
+            self.udp_flush(now, key);
+        }
+        let torrents: Vec<TorrentId> = self.trackers.lists.keys().copied().collect();
+        for torrent in torrents {
+            if let Some(t) = self.trackers.lists.get_mut(&torrent) {
+                t.list.handle_timeout(now);
+            }
+            self.tracker_tick(now, torrent);
+        }
+    }
+
+    /// Sends `completed` for torrents that just finished, and whatever announces are due.
+    pub(super) fn trackers_after_input(&mut self, now: Instant) {
+        let finished: Vec<TorrentId> = self
+            .trackers
+            .lists
+            .iter()
+            .filter(|(id, t)| {
+                !t.completed && self.torrents.get(id.0).is_some_and(|tor| tor.finished)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for torrent in finished {
+            if let Some(t) = self.trackers.lists.get_mut(&torrent) {
+                t.completed = true;
+                t.list.complete(now);
+            }
+            self.tracker_tick(now, torrent);
+        }
+    }
+
+    /// Starts every announce the torrent's list wants now, and drops the ones it gave up on.
+    fn tracker_tick(&mut self, now: Instant, torrent: TorrentId) {
+        loop {
+            let Some(t) = self.trackers.lists.get_mut(&torrent) else {
+                return;
+            };
+            while let Some(id) = t.list.poll_cancel() {
+                // The list gave up waiting (its own timeout, already backing the tracker off):
+                // drop the transport and tell the application.
+                let mut url = None;
+                self.trackers.http.retain(|_, (_, a, u)| {
+                    if *a == id {
+                        url = Some(std::mem::take(u));
+                    }
+                    *a != id
+                });
+                self.trackers.resolving.retain(|_, p| {
+                    if p.id == id {
+                        url = Some(std::mem::take(&mut p.url));
+                    }
+                    p.id != id
+                });
+                for slot in self.trackers.udp.values_mut() {
+                    if slot.announce.as_ref().is_some_and(|(a, _)| *a == id) {
+                        slot.client.cancel();
+                        url = slot.announce.take().map(|(_, u)| u);
+                    }
+                }
+                self.outputs.push_back(Output::Event(Event::TrackerFailed {
+                    torrent,
+                    url: url.unwrap_or_default(),
+                    error: TrackerError::TimedOut,
+                }));
+            }
+            let Some(t) = self.trackers.lists.get_mut(&torrent) else {
+                return;
+            };
+            let Some(announce) = t.list.next_announce(now) else {
+                return;
+            };
+            self.start_announce(now, torrent, announce);
+        }
+    }
+
+    fn announce_request(&self, torrent: TorrentId, announce: &Announce) -> Option<AnnounceRequest> {
+        let t = self.torrents.get(torrent.0)?;
+        let mut request = AnnounceRequest::new(
+            t.info.hashes().wire_id(),
+            self.peer_id,
+            self.config.listen_port.unwrap_or(0),
+            self.trackers.key,
+        );
+        request.uploaded = t.uploaded;
+        request.downloaded = t.downloaded;
+        request.left = t.left();
+        request.event = announce.event;
+        request.tracker_id.clone_from(&announce.tracker_id);
+        request.numwant = Some(if announce.event == Some(AnnounceEvent::Stopped) {
+            0
+        } else {
+            NUMWANT
+        });
+        Some(request)
+    }
+
+    fn start_announce(&mut self, now: Instant, torrent: TorrentId, announce: Announce) {
+        let Some(request) = self.announce_request(torrent, &announce) else {
+            return;
+        };
+        let id = announce.id;
+        let tracker_url = announce.url;
+        match TrackerUrl::parse(&tracker_url) {
+            Ok(TrackerUrl::Http { url }) => match request.to_http_url(&url) {
+                Ok(url) => {
+                    let req = self.next_request_id();
+                    self.trackers.http.insert(req, (torrent, id, tracker_url));
+                    self.outputs.push_back(Output::Http {
+                        req,
+                        url,
+                        max_body: TrackerLimits::DEFAULT.max_body,
+                    });
+                }
+                Err(error) => self.announce_failed(now, torrent, id, &tracker_url, error),
+            },
+            Ok(TrackerUrl::Udp {
+                host,
+                port,
+                url_data,
+            }) => {
+                let literal = host
+                    .parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, port));
+                match literal {
+                    Some(addr) => {
+                        let what = (id, tracker_url);
+                        self.udp_announce(now, torrent, what, addr, &url_data, request);
+                    }
+                    None => {
+                        let req = self.next_request_id();
+                        self.trackers.resolving.insert(
+                            req,
+                            PendingUdp {
+                                torrent,
+                                id,
+                                url: tracker_url,
+                                url_data,
+                                request,
+                            },
+                        );
+                        self.outputs.push_back(Output::Resolve { req, host, port });
+                    }
+                }
+            }
+            Err(error) => self.announce_failed(now, torrent, id, &tracker_url, error),
+        }
+    }
+
+    fn udp_announce(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        what: (AnnounceId, String),
+        addr: SocketAddr,
+        url_data: &str,
+        request: AnnounceRequest,
+    ) {
+        let key = (torrent, addr);
+        if !self.trackers.udp.contains_key(&key) {
+            let client = UdpTrackerClient::new(
+                addr.is_ipv6(),
+                url_data,
+                UdpClientConfig::default(),
+                TrackerLimits::DEFAULT,
+                self.rng.fork(),
+            );
+            self.trackers.udp.insert(
+                key,
+                UdpSlot {
+                    client,
+                    announce: None,
+                },
+            );
+        }
+        let slot = self
+            .trackers
+            .udp
+            .get_mut(&key)
+            .expect("inserted just above");
+        slot.announce = Some(what);
+        slot.client.announce(now, request);
+        self.udp_flush(now, key);
+    }
+
+    /// Sends a UDP client's datagrams and acts on its results.
+    fn udp_flush(&mut self, now: Instant, key: (TorrentId, SocketAddr)) {
+        let mut results = Vec::new();
+        if let Some(slot) = self.trackers.udp.get_mut(&key) {
+            while let Some(data) = slot.client.poll_transmit() {
+                self.outputs.push_back(Output::SendDatagram {
+                    to: key.1,
+                    data: Bytes::from(data),
+                });
+            }
+            while let Some(event) = slot.client.poll_event() {
+                if let Some(what) = slot.announce.take() {
+                    results.push((what, event));
+                }
+            }
+        }
+        for ((id, url), event) in results {
+            match event {
+                UdpEvent::Announced(response) => {
+                    self.announce_succeeded(now, key.0, id, &url, response);
+                }
+                UdpEvent::Failed(error) => self.announce_failed(now, key.0, id, &url, error),
+                UdpEvent::Scraped(_) => {}
+            }
+        }
+        self.tracker_tick(now, key.0);
+    }
+
+    /// An HTTP announce finished.
+    pub(super) fn tracker_http_done(
+        &mut self,
+        now: Instant,
+        req: RequestId,
+        result: Result<HttpReply, String>,
+    ) {
+        let Some((torrent, id, url)) = self.trackers.http.remove(&req) else {
+            return;
+        };
+        let outcome = result
+            .map_err(|message| TrackerError::Transport { message })
+            .and_then(|reply| {
+                parse_announce_response(reply.status, &reply.body, &TrackerLimits::DEFAULT)
+            });
+        match outcome {
+            Ok(response) => self.announce_succeeded(now, torrent, id, &url, response),
+            Err(error) => self.announce_failed(now, torrent, id, &url, error),
+        }
+        self.tracker_tick(now, torrent);
+    }
+
+    /// A UDP tracker's name resolved (or not).
+    pub(super) fn tracker_resolved(
+        &mut self,
+        now: Instant,
+        req: RequestId,
+        result: Result<Vec<SocketAddr>, String>,
+    ) {
+        let Some(pending) = self.trackers.resolving.remove(&req) else {
+            return;
+        };
+        // Prefer IPv4: every UDP tracker answers there, not all have IPv6.
+        let addr = result.map(|addrs| {
+            addrs
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(addrs.first())
+                .copied()
+        });
+        match addr {
+            Ok(Some(addr)) => self.udp_announce(
+                now,
+                pending.torrent,
+                (pending.id, pending.url),
+                addr,
+                &pending.url_data,
+                pending.request,
+            ),
+            Ok(None) => self.announce_failed(
+                now,
+                pending.torrent,
+                pending.id,
+                &pending.url,
+                TrackerError::Transport {
+                    message: "the tracker's name has no address".into(),
+                },
+            ),
+            Err(message) => self.announce_failed(
+                now,
+                pending.torrent,
+                pending.id,
+                &pending.url,
+                TrackerError::Transport { message },
+            ),
+        }
+        self.tracker_tick(now, pending.torrent);
+    }
+
+    /// A datagram arrived: offer it to the UDP tracker clients talking to its sender.
+    pub(super) fn tracker_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let keys: Vec<(TorrentId, SocketAddr)> = self
+            .trackers
+            .udp
+            .keys()
+            .filter(|(_, addr)| *addr == from)
+            .copied()
+            .collect();
+        for key in keys {
+            let taken = self
+                .trackers
+                .udp
+                .get_mut(&key)
+                .is_some_and(|slot| slot.client.handle_datagram(now, data));
+            if taken {
+                self.udp_flush(now, key);
+                return;
+            }
+        }
+    }
+
+    fn announce_succeeded(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        id: AnnounceId,
+        url: &str,
+        response: AnnounceResponse,
+    ) {
+        let Some(t) = self.trackers.lists.get_mut(&torrent) else {
+            return;
+        };
+        if !t.list.handle_success(now, id, &response) {
+            return;
+        }
+        if let Some(message) = response.warning.clone() {
+            self.outputs.push_back(Output::Event(Event::TrackerWarning {
+                torrent,
+                url: url.to_string(),
+                message,
+            }));
+        }
+        self.outputs
+            .push_back(Output::Event(Event::TrackerAnnounced {
+                torrent,
+                url: url.to_string(),
+                peers: response.peers.len(),
+                seeders: response.seeders,
+                leechers: response.leechers,
+            }));
+        self.dial_peers(now, torrent, &response.peers);
+    }
+
+    fn announce_failed(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        id: AnnounceId,
+        url: &str,
+        error: TrackerError,
+    ) {
+        let Some(t) = self.trackers.lists.get_mut(&torrent) else {
+            return;
+        };
+        if t.list.handle_failure(now, id, &error) {
+            self.outputs.push_back(Output::Event(Event::TrackerFailed {
+                torrent,
+                url: url.to_string(),
+                error,
+            }));
+        }
+    }
+
+    /// Connects to peers a tracker returned, up to the torrent's connection budget, skipping
+    /// ones we are connected to and ourselves.
+    fn dial_peers(&mut self, now: Instant, torrent: TorrentId, peers: &[SocketAddr]) {
+        let connected: HashSet<SocketAddr> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.torrent == Some(torrent))
+            .map(|(_, c)| c.peer.addr())
+            .collect();
+        let mut budget = self
+            .config
+            .max_peers_per_torrent
+            .saturating_sub(connected.len());
+        for &addr in peers {
+            if budget == 0 {
+                break;
+            }
+            if connected.contains(&addr) || self.trackers.ourselves.contains(&addr) {
+                continue;
+            }
+            if self.connect_inner(now, torrent, addr).is_ok() {
+                budget -= 1;
+            }
+        }
+    }
+}

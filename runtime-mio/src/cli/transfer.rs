@@ -1,0 +1,262 @@
+//! What `bitshoal download` and `bitshoal seed` share: loading the torrent, starting the
+//! client, the exit codes, Ctrl-C, and reporting events as text or JSON lines.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | done (downloaded, verified and synced; or seeding stopped by Ctrl-C) |
+//! | 1 | anything else (a listen address in use, a bad flag value...) |
+//! | 2 | the torrent file is missing or invalid |
+//! | 3 | nothing reachable (no tracker and every `--peer` failed), or `--timeout` passed |
+//! | 4 | a disk error (writing, syncing, or `seed`'s data missing) |
+//! | 5 | not supported yet (magnet links) |
+//! | 130 | interrupted by Ctrl-C before the download finished |
+//!
+//! # Where the client reaches
+//!
+//! Only where the user points it: the torrent's trackers, the `--peer` addresses, and the peers
+//! those trackers return. There is no other discovery yet (no DHT, no local service discovery,
+//! no NAT mapping), so with `--listen` on a loopback address and loopback trackers and peers,
+//! nothing leaves the machine; any discovery added later must stay off for a loopback listen
+//! address unless a flag names it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bitshoal_core::metainfo::Metainfo;
+use bitshoal_core::session::{Event, TorrentStatus};
+use bitshoal_mio::client::{Client, ClientConfig, ClientEvent};
+use serde_json::{json, Value};
+
+/// The default listen address of `download` and `seed`.
+pub(crate) const DEFAULT_LISTEN: &str = "0.0.0.0:6881";
+
+/// Why a transfer command stopped, with its exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Exit code 1: anything not listed below.
+    pub(crate) fn other(message: impl Into<String>) -> Self {
+        Self::with_code(1, message)
+    }
+
+    /// Exit code 2: the torrent file is missing or invalid.
+    pub(crate) fn bad_torrent(message: impl Into<String>) -> Self {
+        Self::with_code(2, message)
+    }
+
+    /// Exit code 3: no peer or tracker answered, or the time allowed ran out.
+    pub(crate) fn unreachable(message: impl Into<String>) -> Self {
+        Self::with_code(3, message)
+    }
+
+    /// Exit code 4: storage failed.
+    pub(crate) fn disk(message: impl Into<String>) -> Self {
+        Self::with_code(4, message)
+    }
+
+    /// Exit code 5: something the client cannot do yet.
+    pub(crate) fn unsupported(message: impl Into<String>) -> Self {
+        Self::with_code(5, message)
+    }
+
+    /// Exit code 130 (128 + SIGINT, as shells report it): Ctrl-C before the work was done.
+    pub(crate) fn interrupted() -> Self {
+        Self::with_code(130, "interrupted")
+    }
+
+    fn with_code(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Prints the outcome (one line on stderr for a failure, and a JSON `exit` line with `--json`)
+/// and turns it into the process's exit code.
+pub(crate) fn finish(result: Result<(), Failure>, json: bool) -> ExitCode {
+    let (code, error) = match &result {
+        Ok(()) => (0, None),
+        Err(f) => (f.code, Some(f.message.as_str())),
+    };
+    if json {
+        emit(json!({"event": "exit", "code": code, "error": error}));
+    }
+    if let Some(message) = error {
+        eprintln!("bitshoal: {message}");
+    }
+    ExitCode::from(code)
+}
+
+/// Prints one JSON object on its own line.
+pub(crate) fn emit(value: Value) {
+    println!("{value}");
+}
+
+/// Whether the argument is a magnet link rather than a file name.
+fn is_magnet(arg: &str) -> bool {
+    arg.get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("magnet:"))
+}
+
+/// Reads and validates a `.torrent` file; magnet links are refused (exit 5).
+pub(crate) fn load_torrent(arg: &str) -> Result<Metainfo, Failure> {
+    if is_magnet(arg) {
+        return Err(Failure::unsupported(
+            "magnet links need BEP 9 metadata download, not implemented yet",
+        ));
+    }
+    let bytes = std::fs::read(arg).map_err(|e| Failure::bad_torrent(format!("{arg}: {e}")))?;
+    Metainfo::from_bytes(&bytes).map_err(|e| Failure::bad_torrent(format!("{arg}: {e}")))
+}
+
+/// Parses a socket address flag.
+pub(crate) fn parse_addr(flag: &str, value: &str) -> Result<SocketAddr, Failure> {
+    value
+        .parse()
+        .map_err(|_| Failure::other(format!("{flag} {value:?} is not an IP address and port")))
+}
+
+/// A client listening on `listen` (its session seeded from OS entropy).
+pub(crate) fn start_client(listen: SocketAddr) -> Result<Client, Failure> {
+    let config = ClientConfig {
+        listen: Some(listen),
+        ..ClientConfig::default()
+    };
+    Client::new(config).map_err(|e| Failure::other(format!("cannot listen on {listen}: {e}")))
+}
+
+/// Set by Ctrl-C.
+pub(crate) fn interrupt_flag() -> Result<Arc<AtomicBool>, Failure> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    ctrlc::set_handler(move || set.store(true, Ordering::Release))
+        .map_err(|e| Failure::other(format!("cannot handle Ctrl-C: {e}")))?;
+    Ok(flag)
+}
+
+/// Whether Ctrl-C was pressed.
+pub(crate) fn interrupted(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::Acquire)
+}
+
+/// The `started` JSON line.
+pub(crate) fn started_json(
+    meta: &Metainfo,
+    torrent_dir: &Path,
+    listen: Option<SocketAddr>,
+) -> Value {
+    let hashes = meta.hashes();
+    json!({
+        "event": "started",
+        "name": meta.info().name(),
+        "info_hash_v1": hashes.v1().map(|h| h.to_string()),
+        "info_hash_v2": hashes.v2().map(|h| h.to_string()),
+        "pieces": meta.info().layout().piece_count(),
+        "bytes": meta.info().content_length(),
+        "path": torrent_dir.join(meta.info().name()).display().to_string(),
+        "listen": listen.map(|a| a.to_string()),
+        "trackers": meta.trackers(),
+    })
+}
+
+/// A client event as one JSON object, or `None` for events not worth a line.
+pub(crate) fn event_json(event: &ClientEvent) -> Option<Value> {
+    let value = match event {
+        ClientEvent::Session(Event::PeerConnected { addr, peer_id, .. }) => json!({
+            "event": "peer_connected",
+            "addr": addr.to_string(),
+            "client": bitshoal_core::wire::client_name(peer_id).map(|c| c.to_string()),
+        }),
+        ClientEvent::Session(Event::PeerDisconnected { addr, reason, .. }) => json!({
+            "event": "peer_disconnected",
+            "addr": addr.to_string(),
+            "reason": format!("{reason:?}"),
+        }),
+        ClientEvent::Session(Event::PieceVerified { piece, .. }) => {
+            json!({"event": "piece_verified", "piece": piece})
+        }
+        ClientEvent::Session(Event::HashFailed { piece, .. }) => {
+            json!({"event": "hash_failed", "piece": piece})
+        }
+        ClientEvent::Session(Event::TorrentFinished { .. }) => json!({"event": "finished"}),
+        ClientEvent::Session(Event::TrackerAnnounced {
+            url,
+            peers,
+            seeders,
+            leechers,
+            ..
+        }) => json!({
+            "event": "tracker_announced",
+            "url": url,
+            "peers": peers,
+            "seeders": seeders,
+            "leechers": leechers,
+        }),
+        ClientEvent::Session(Event::TrackerFailed { url, error, .. }) => json!({
+            "event": "tracker_failed",
+            "url": url,
+            "error": error.to_string(),
+        }),
+        ClientEvent::Session(Event::TrackerWarning { url, message, .. }) => json!({
+            "event": "tracker_warning",
+            "url": url,
+            "message": message,
+        }),
+        ClientEvent::Session(Event::StorageFailed { error, .. }) => json!({
+            "event": "storage_failed",
+            "error": error.to_string(),
+        }),
+        ClientEvent::Synced { result, .. } => json!({
+            "event": "synced",
+            "ok": result.is_ok(),
+            "error": result.as_ref().err().map(ToString::to_string),
+        }),
+        _ => return None,
+    };
+    Some(value)
+}
+
+/// The one-line text form of the events a terminal user wants to see (trackers, storage).
+pub(crate) fn event_text(event: &ClientEvent) -> Option<String> {
+    match event {
+        ClientEvent::Session(Event::TrackerAnnounced { url, peers, .. }) => {
+            Some(format!("tracker {url}: {peers} peers"))
+        }
+        ClientEvent::Session(Event::TrackerFailed { url, error, .. }) => {
+            Some(format!("tracker {url} failed: {error}"))
+        }
+        ClientEvent::Session(Event::TrackerWarning { url, message, .. }) => {
+            Some(format!("tracker {url} warns: {message}"))
+        }
+        _ => None,
+    }
+}
+
+/// The `progress` JSON line: a torrent's counters.
+pub(crate) fn progress_json(status: &TorrentStatus) -> Value {
+    json!({
+        "event": "progress",
+        "have": status.pieces_have,
+        "pieces": status.pieces_total,
+        "downloaded": status.downloaded,
+        "uploaded": status.uploaded,
+        "peers": status.peers,
+    })
+}

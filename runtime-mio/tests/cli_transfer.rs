@@ -1,0 +1,341 @@
+//! `bitshoal download` and `bitshoal seed` end to end on 127.0.0.1: a download from a seed
+//! given with `--peer` (an in-process client, then the `seed` command), and each documented
+//! exit code (2 bad torrent, 3 nothing reachable, 4 disk, 5 magnet, 130 Ctrl-C).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::{Payload, SeedThread};
+
+/// Bounds every wait in these tests.
+const WAIT: Duration = Duration::from_secs(60);
+
+fn bitshoal(args: &[&str], cwd: &Path) -> Output {
+    Command::new("timeout")
+        .args(["-k", "5", "120", env!("CARGO_BIN_EXE_bitshoal")])
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run bitshoal")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
+        .collect()
+}
+
+/// A running `bitshoal` with its JSON lines arriving on a channel.
+struct Running {
+    child: Option<Child>,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl Running {
+    fn start(args: &[&str], cwd: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bitshoal"))
+            .args(args)
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start bitshoal");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let value = serde_json::from_str(&line).expect("a JSON line");
+                if tx.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            child: Some(child),
+            lines,
+        }
+    }
+
+    /// The first line whose `event` is `name` (panics after [`WAIT`]).
+    fn wait_event(&self, name: &str) -> Value {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no {name:?} line: {e}"));
+            if line["event"] == name {
+                return line;
+            }
+        }
+    }
+
+    fn interrupt(&self) {
+        let ok = Command::new("kill")
+            .args([
+                "-INT",
+                &self.child.as_ref().expect("running").id().to_string(),
+            ])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -INT failed");
+    }
+
+    /// Waits for the exit (at most [`WAIT`], then kills it) and returns the code.
+    fn exit_code(mut self) -> i32 {
+        let mut child = self.child.take().expect("not waited for yet");
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(WAIT) {
+            Ok(status) => status.unwrap().code().expect("exited, not killed"),
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                panic!("bitshoal did not exit within {WAIT:?}");
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn download_from_a_peer_verifies_syncs_and_exits_zero() {
+    let payload = Payload::new(1, Vec::new());
+    let seed = SeedThread::start(&payload, false, 11);
+    let out_dir = payload.dir.path().join("out");
+    let torrent = payload.torrent_path.to_str().unwrap();
+    let peer = seed.addr.to_string();
+    let out = bitshoal(
+        &[
+            "download",
+            torrent,
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--peer",
+            &peer,
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+            "--timeout",
+            "100",
+        ],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    payload.assert_copied_to(&out_dir);
+    let lines = json_lines(&out);
+    let events: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
+    assert_eq!(events.first(), Some(&"started"));
+    assert!(events.contains(&"peer_connected"), "{events:?}");
+    let pieces = payload.info.layout().piece_count() as usize;
+    let verified = events.iter().filter(|e| **e == "piece_verified").count();
+    assert_eq!(verified, pieces);
+    let last = lines.last().unwrap();
+    assert_eq!(last["event"], "exit");
+    assert_eq!(last["code"], 0);
+    let synced = lines.iter().find(|l| l["event"] == "synced").unwrap();
+    assert_eq!(synced["ok"], true);
+}
+
+#[test]
+fn seed_command_serves_download_command_and_stops_cleanly_on_ctrl_c() {
+    let payload = Payload::new(2, Vec::new());
+    let data = payload.data_dir();
+    let torrent = payload.torrent_path.to_str().unwrap();
+    let seed = Running::start(
+        &[
+            "seed",
+            torrent,
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--trust-data",
+            "--json",
+        ],
+        payload.dir.path(),
+    );
+    let started = seed.wait_event("started");
+    let addr = started["listen"]
+        .as_str()
+        .expect("the listen address")
+        .to_string();
+    let out_dir = payload.dir.path().join("out");
+    let out = bitshoal(
+        &[
+            "download",
+            torrent,
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--peer",
+            &addr,
+            "--listen",
+            "127.0.0.1:0",
+            "--timeout",
+            "100",
+        ],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    payload.assert_copied_to(&out_dir);
+    seed.interrupt();
+    assert_eq!(seed.exit_code(), 0, "Ctrl-C stops seeding cleanly");
+}
+
+#[test]
+fn ctrl_c_before_the_download_is_done_exits_130() {
+    let payload = Payload::new(3, Vec::new());
+    // A peer that accepts and then says nothing: the download can never finish.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = silent.local_addr().unwrap().to_string();
+    let out_dir = payload.dir.path().join("out");
+    let run = Running::start(
+        &[
+            "download",
+            payload.torrent_path.to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--peer",
+            &peer,
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+        ],
+        payload.dir.path(),
+    );
+    run.wait_event("started");
+    let _held = silent.accept().expect("the download connects");
+    run.interrupt();
+    assert_eq!(run.exit_code(), 130);
+}
+
+#[test]
+fn magnet_links_are_refused_with_their_own_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
+    let out = bitshoal(&["download", magnet, "--listen", "127.0.0.1:0"], dir.path());
+    assert_eq!(out.status.code(), Some(5));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("magnet links need BEP 9 metadata download, not implemented yet"));
+}
+
+#[test]
+fn bad_or_missing_torrents_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("junk.torrent"), b"d4:infoi3ee").unwrap();
+    for file in ["junk.torrent", "missing.torrent"] {
+        for command in [
+            vec!["download", file, "--listen", "127.0.0.1:0"],
+            vec![
+                "seed",
+                file,
+                "--data",
+                ".",
+                "--trust-data",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        ] {
+            let out = bitshoal(&command, dir.path());
+            assert_eq!(out.status.code(), Some(2), "{command:?}: {}", stderr(&out));
+            assert!(stderr(&out).contains(file));
+        }
+    }
+}
+
+#[test]
+fn nothing_to_download_from_exits_3() {
+    let payload = Payload::new(4, Vec::new());
+    let torrent = payload.torrent_path.to_str().unwrap();
+    // No trackers in the torrent and no --peer.
+    let out = bitshoal(
+        &["download", torrent, "--listen", "127.0.0.1:0"],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // A --peer where nobody listens (a port just freed).
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = bitshoal(
+        &[
+            "download",
+            torrent,
+            "--peer",
+            &closed.to_string(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no peer reachable"));
+}
+
+#[test]
+fn seed_wants_trust_data_and_checks_the_files_exist() {
+    let payload = Payload::new(5, Vec::new());
+    let torrent = payload.torrent_path.to_str().unwrap();
+    let data = payload.data_dir();
+    let out = bitshoal(
+        &[
+            "seed",
+            torrent,
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("recheck"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--trust-data"));
+
+    std::fs::remove_file(data.join("pay/sub/b.txt")).unwrap();
+    let out = bitshoal(
+        &[
+            "seed",
+            torrent,
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--trust-data",
+        ],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("b.txt"));
+}

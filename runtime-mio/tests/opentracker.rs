@@ -1,0 +1,243 @@
+//! Interop with a real tracker: Debian's `opentracker` on 127.0.0.1 (HTTP and UDP on one
+//! port), with bitshoal seeds and leeches that find each other only through it:
+//!
+//! - over HTTP: a mio seed and a blocking-runtime leech;
+//! - over UDP (BEP 15): a blocking-runtime seed and a mio leech;
+//! - the `bitshoal download` binary against a seed found through the tracker.
+//!
+//! Debian builds opentracker in whitelist mode: the test writes the torrent's v1 info-hash to
+//! a whitelist file in a scratch directory (readable by the `nobody` user it drops to, and the
+//! directory it chroots to). The tracker is killed by pid when the test ends (a `Drop` guard).
+//! Without opentracker the tests fail under `CI=true` and are skipped loudly otherwise.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bitshoal_core::session::{AddTorrent, Event};
+use bitshoal_mio::client::ClientEvent;
+use tempfile::TempDir;
+
+use common::{AnyClient, Payload, SeedThread};
+
+const OPENTRACKER: &str = "/usr/bin/opentracker";
+
+/// Bounds every wait in these tests.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A running opentracker, killed on drop.
+struct Tracker {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Tracker {
+    /// Starts opentracker on 127.0.0.1 with a free port, allowing `info_hash_hex`; `None`
+    /// (after saying so) when opentracker is not installed outside CI.
+    fn start(info_hash_hex: &str) -> Option<Self> {
+        if !Path::new(OPENTRACKER).exists() {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "opentracker is missing (apt-get install opentracker; test.sh does)"
+            );
+            eprintln!("SKIPPED: {OPENTRACKER} is not installed (apt-get install opentracker)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.path().join("whitelist"), format!("{info_hash_hex}\n")).unwrap();
+        // A port free for both TCP and UDP right now (another process could still take it
+        // before opentracker binds; the readiness check below would then fail loudly).
+        let port = loop {
+            let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = tcp.local_addr().unwrap().port();
+            if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+                break port;
+            }
+        };
+        let child = Command::new(OPENTRACKER)
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-P",
+                &port.to_string(),
+            ])
+            // The whitelist path is read after the chroot into -d.
+            .args(["-d", dir.path().to_str().unwrap(), "-w", "whitelist"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start opentracker");
+        let tracker = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        tracker.wait_ready();
+        Some(tracker)
+    }
+
+    /// Polls (bounded) until the tracker accepts TCP connections.
+    fn wait_ready(&self) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "opentracker did not start on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(20)); // a bounded readiness poll
+        }
+    }
+
+    fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}/announce", self.port)
+    }
+
+    fn udp_url(&self) -> String {
+        format!("udp://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A payload whose torrent announces to `url`, and a tracker that allows it.
+fn setup(seed: u64, url: impl Fn(&Tracker) -> String) -> Option<(Tracker, Payload)> {
+    // The info-hash depends on the trackers only outside the info dict, so a payload made
+    // without trackers gives the hash to whitelist; the same files then get their real torrent.
+    let probe = Payload::new(seed, Vec::new());
+    let hash = probe
+        .info
+        .hashes()
+        .v1()
+        .expect("a hybrid torrent")
+        .to_string();
+    let tracker = Tracker::start(&hash)?;
+    let payload = Payload::new(seed, vec![vec![url(&tracker)]]);
+    assert_eq!(payload.info.hashes(), probe.info.hashes());
+    Some((tracker, payload))
+}
+
+/// The seed has announced to the tracker (so a leech announcing later gets it).
+fn seed_announced(seed: &SeedThread, url: &str) {
+    let event = seed.wait_for(WAIT, |e| {
+        matches!(
+            e,
+            ClientEvent::Session(Event::TrackerAnnounced { .. } | Event::TrackerFailed { .. })
+        )
+    });
+    match event {
+        ClientEvent::Session(Event::TrackerAnnounced { url: u, .. }) => assert_eq!(u, url),
+        other => panic!("the seed's announce failed: {other:?}"),
+    }
+}
+
+/// Runs a leech (no peers given: only the tracker) until its download is verified and synced.
+fn leech_through_tracker(payload: &Payload, blocking: bool, url: &str) {
+    let mut leech = AnyClient::loopback(blocking, 0x1ee7).unwrap();
+    let out = payload
+        .dir
+        .path()
+        .join(if blocking { "leech-std" } else { "leech-mio" });
+    let add = AddTorrent::new(Arc::clone(&payload.info)).with_trackers(payload.trackers.clone());
+    leech.add(add, out.clone());
+    let deadline = Instant::now() + WAIT;
+    let mut announced = None;
+    'run: loop {
+        assert!(
+            Instant::now() < deadline,
+            "the leech did not finish in {WAIT:?}"
+        );
+        for event in leech.turn(Duration::from_millis(100)) {
+            match event {
+                ClientEvent::Session(Event::TrackerAnnounced { url, peers, .. }) => {
+                    announced = Some((url, peers));
+                }
+                ClientEvent::Session(Event::TrackerFailed { url, error, .. }) => {
+                    panic!("announce to {url} failed: {error}")
+                }
+                ClientEvent::Synced { result, .. } => {
+                    result.expect("the files sync");
+                    break 'run;
+                }
+                _ => {}
+            }
+        }
+    }
+    let (announced_url, peers) = announced.expect("the leech announced");
+    assert_eq!(announced_url, url);
+    assert!(peers >= 1, "the tracker returned the seed");
+    payload.assert_copied_to(&out);
+}
+
+#[test]
+fn seed_and_leech_find_each_other_through_opentracker_over_http() {
+    let Some((tracker, payload)) = setup(21, Tracker::http_url) else {
+        return;
+    };
+    let url = tracker.http_url();
+    let seed = SeedThread::start(&payload, false, 0x5eed);
+    seed_announced(&seed, &url);
+    leech_through_tracker(&payload, true, &url);
+}
+
+#[test]
+fn seed_and_leech_find_each_other_through_opentracker_over_udp() {
+    let Some((tracker, payload)) = setup(22, Tracker::udp_url) else {
+        return;
+    };
+    let url = tracker.udp_url();
+    let seed = SeedThread::start(&payload, true, 0x5eed);
+    seed_announced(&seed, &url);
+    leech_through_tracker(&payload, false, &url);
+}
+
+#[test]
+fn download_command_finds_a_seed_through_opentracker() {
+    let Some((tracker, payload)) = setup(23, Tracker::udp_url) else {
+        return;
+    };
+    let url = tracker.udp_url();
+    let seed = SeedThread::start(&payload, false, 0x5eed);
+    seed_announced(&seed, &url);
+    let out_dir = payload.dir.path().join("out");
+    let out = Command::new("timeout")
+        .args(["-k", "5", "120", env!("CARGO_BIN_EXE_bitshoal"), "download"])
+        .arg(&payload.torrent_path)
+        .arg("-o")
+        .arg(&out_dir)
+        .args(["--listen", "127.0.0.1:0", "--json", "--timeout", "100"])
+        .output()
+        .expect("run bitshoal download");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("\"tracker_announced\"") && l.contains(&url)),
+        "{stdout}"
+    );
+    payload.assert_copied_to(&out_dir);
+    drop(seed);
+    drop(tracker);
+}
