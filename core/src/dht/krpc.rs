@@ -546,7 +546,12 @@ fn decode_error(top: &Dict<'_>) -> ErrorReply {
         }
         if let Some(m) = l.iter().nth(1).and_then(Value::as_bytes) {
             let m = &m[..m.len().min(MAX_NAME)];
-            reply.message = String::from_utf8_lossy(m).into_owned();
+            let mut text = String::from_utf8_lossy(m).into_owned();
+            // Replacement characters can make it longer: cut at a character boundary.
+            while text.len() > MAX_NAME {
+                text.pop();
+            }
+            reply.message = text;
         }
     }
     reply
