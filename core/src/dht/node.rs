@@ -23,6 +23,9 @@ use crate::id::InfoHashV1;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 
+/// How often an empty routing table sends us back to the bootstrap routers.
+const REBOOTSTRAP_EVERY: Duration = Duration::from_secs(60);
+
 /// How a [`DhtNode`] behaves; [`Default`] suits a normal client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DhtConfig {
@@ -269,6 +272,8 @@ pub struct DhtNode {
     seeds: Vec<NodeInfo>,
     next_maintenance: Instant,
     bootstrapping: Option<LookupId>,
+    /// When the maintenance may next re-bootstrap an empty table (backoff for dead routers).
+    next_rebootstrap: Instant,
     refreshing: [Option<LookupId>; 2],
     pub(super) counters: DhtCounters,
 }
@@ -315,6 +320,7 @@ impl DhtNode {
             seeds: Vec::new(),
             next_maintenance: now + Duration::from_secs(1),
             bootstrapping: None,
+            next_rebootstrap: now,
             refreshing: [None, None],
             counters: DhtCounters::default(),
         }
@@ -383,6 +389,7 @@ impl DhtNode {
     pub fn bootstrap(&mut self, now: Instant, routers: &[SocketAddr]) {
         self.routers = routers.iter().copied().filter(|a| a.port() != 0).collect();
         self.routers.truncate(64);
+        self.next_rebootstrap = now + REBOOTSTRAP_EVERY;
         self.start_bootstrap(now);
     }
 
@@ -922,7 +929,9 @@ impl DhtNode {
         self.limiter.maintain(now);
         if self.tables.iter().all(RoutingTable::is_empty)
             && (!self.routers.is_empty() || !self.seeds.is_empty())
+            && now >= self.next_rebootstrap
         {
+            self.next_rebootstrap = now + REBOOTSTRAP_EVERY;
             self.start_bootstrap(now);
         }
         for f in 0..2 {

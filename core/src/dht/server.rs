@@ -83,7 +83,10 @@ impl DhtNode {
                 addr: from,
             };
             let id_ok = !self.config.enforce_node_id || is_valid_for_ip(&q.id, from.ip());
+            // Verification pings take at most a quarter of the pending slots, so a flood of
+            // queries from many (spoofed) addresses cannot starve our own lookups.
             if id_ok
+                && self.pinging.len() < self.config.max_pending / 4
                 && self.tables[f].get(&from).is_none()
                 && self.tables[f].would_accept(now, &info)
             {

@@ -945,3 +945,50 @@ fn forged_responses_are_ignored() {
     net.node(a).handle_datagram(now, router, &resp(t));
     assert_eq!(net.node(a).routing_table(false).len(), 1);
 }
+
+#[test]
+fn a_flood_of_new_queriers_cannot_fill_the_pending_requests() {
+    let mut net = Net::new();
+    let a = net.add("127.0.0.1:6881", small_config(), 1);
+    let ping = query(QueryKind::Ping, b"pp");
+    for i in 0..1_000u32 {
+        let from = format!("127.5.{}.{}:1", i >> 8, i & 0xff);
+        assert_eq!(
+            poke(&mut net, &from, a, &ping).len(),
+            1,
+            "every ping is answered"
+        );
+    }
+    let max = DhtConfig::default().max_pending;
+    assert_eq!(net.node(a).pending_requests(), max / 4);
+    // Our own lookups still get their requests out.
+    let now = net.now;
+    net.node(a)
+        .bootstrap(now, &["127.0.0.2:6881".parse().unwrap()]);
+    let mut sent_find_node = false;
+    while let Some((_, b)) = net.node(a).poll_transmit() {
+        sent_find_node |= b.windows(9).any(|w| w == b"find_node");
+    }
+    assert!(sent_find_node);
+}
+
+#[test]
+fn a_dead_router_is_retried_once_a_minute() {
+    let mut net = Net::new();
+    let a = net.add("127.0.0.1:6881", small_config(), 1);
+    let router: SocketAddr = "127.0.0.2:6881".parse().unwrap();
+    let now = net.now;
+    net.node(a).bootstrap(now, &[router]);
+    net.run_until(now + Duration::from_secs(300));
+    let to_router = net.log.iter().filter(|(_, to, _)| *to == router).count();
+    assert!(
+        (5..=6).contains(&to_router),
+        "{to_router} queries in 5 minutes"
+    );
+    let bootstrapped = net
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, DhtEvent::Bootstrapped { nodes: 0 }))
+        .count();
+    assert_eq!(bootstrapped, to_router);
+}
