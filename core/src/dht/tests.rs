@@ -992,3 +992,124 @@ fn a_dead_router_is_retried_once_a_minute() {
         .count();
     assert_eq!(bootstrapped, to_router);
 }
+
+#[test]
+fn an_ipv6_dht_works_alone_and_dual_stack_nodes_answer_want() {
+    // BEP 32, on documentation addresses (in memory only).
+    let v6 = DhtConfig {
+        ipv4: false,
+        ipv6: true,
+        ..small_config()
+    };
+    let mut net = Net::new();
+    let a = net.add("[2001:db8::1]:6881", v6.clone(), 1);
+    let b = net.add("[2001:db8::2]:6881", v6.clone(), 2);
+    let c = net.add("[2001:db8::3]:6881", v6, 3);
+    let now = net.now;
+    net.node(b).bootstrap(now, &[a]);
+    net.run_until(now + Duration::from_secs(5));
+    let now = net.now;
+    net.node(c).bootstrap(now, &[a]);
+    net.run_until(now + Duration::from_secs(10));
+    assert!(net.node(c).routing_table(true).len() >= 2);
+    assert!(net.node(c).routing_table(false).is_empty());
+    let ih = InfoHashV1([0x24; 20]);
+    let now = net.now;
+    net.node(b).announce(
+        now,
+        ih,
+        Announce {
+            port: 7000,
+            implied_port: false,
+            seed: false,
+        },
+    );
+    net.run_until(now + Duration::from_secs(10));
+    let now = net.now;
+    let l = net.node(c).get_peers(now, ih);
+    net.run_until(now + Duration::from_secs(10));
+    let found = net.events.iter().any(|(who, e)| {
+        *who == c
+            && matches!(e, DhtEvent::Peers { lookup, peers, .. }
+                if *lookup == l && peers.contains(&"[2001:db8::2]:7000".parse().unwrap()))
+    });
+    assert!(found, "the IPv6 peer is found");
+
+    // A dual-stack node answers `want` with both families; without `want`, the requester's.
+    let dual = net.add(
+        "127.0.0.1:6881",
+        DhtConfig {
+            ipv6: true,
+            ..small_config()
+        },
+        4,
+    );
+    let mut rng = Rng::from_seed(6);
+    let now = net.now;
+    for i in 0..4u32 {
+        let v4 = node(&mut rng, 0x20000 + i);
+        net.node(dual).tables[0].heard_from(now, v4);
+        let v6 = NodeInfo {
+            id: NodeId::random(&mut rng),
+            addr: SocketAddr::new(format!("2001:db8::1:{i}").parse().unwrap(), 6881),
+        };
+        net.node(dual).tables[1].heard_from(now, v6);
+    }
+    let find = |want| {
+        query(
+            QueryKind::FindNode {
+                target: id(1),
+                want,
+            },
+            b"fn",
+        )
+    };
+    let both = poke(
+        &mut net,
+        "127.0.0.9:1",
+        dual,
+        &find(Want { n4: true, n6: true }),
+    );
+    let Body::Response(r) = decode_reply(&both[0]).body else {
+        panic!()
+    };
+    assert_eq!((r.nodes.len(), r.nodes6.len()), (4, 4));
+    let plain = poke(&mut net, "127.0.0.9:1", dual, &find(Want::default()));
+    let Body::Response(r) = decode_reply(&plain[0]).body else {
+        panic!()
+    };
+    assert_eq!((r.nodes.len(), r.nodes6.len()), (4, 0));
+    let from6 = poke(&mut net, "[2001:db8::9]:1", dual, &find(Want::default()));
+    let Body::Response(r) = decode_reply(&from6[0]).body else {
+        panic!()
+    };
+    assert_eq!((r.nodes.len(), r.nodes6.len()), (0, 4));
+}
+
+#[test]
+fn bep51_samples_are_answered() {
+    let mut net = Net::new();
+    let a = net.add("127.0.0.1:6881", small_config(), 1);
+    let now = net.now;
+    for i in 0..5u8 {
+        net.node(a)
+            .store
+            .announce(now, [i; 20], "127.0.0.5:1".parse().unwrap(), false);
+    }
+    let q = query(
+        QueryKind::SampleInfohashes {
+            target: id(3),
+            want: Want::default(),
+        },
+        b"si",
+    );
+    let replies = poke(&mut net, "127.0.0.9:1", a, &q);
+    let Body::Response(r) = decode_reply(&replies[0]).body else {
+        panic!()
+    };
+    let mut samples = r.samples.expect("samples");
+    samples.sort();
+    assert_eq!(samples, (0..5u8).map(|i| [i; 20]).collect::<Vec<_>>());
+    assert_eq!(r.num, Some(5));
+    assert_eq!(r.interval, Some(21_600));
+}
