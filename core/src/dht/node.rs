@@ -249,8 +249,11 @@ pub struct DhtCounters {
     pub datagrams_out: u64,
 }
 
-/// A Mainline DHT node (BEP 5 and extensions), sans IO. See the [module docs](self) for the
-/// drain order.
+/// A Mainline DHT node (BEP 5 and extensions), sans IO.
+///
+/// Drain order after every `handle_*` call and every command: [`DhtNode::poll_transmit`]
+/// until `None`, [`DhtNode::poll_event`] until `None`, then read [`DhtNode::poll_timeout`]
+/// and call [`DhtNode::handle_timeout`] when it passes (spurious calls are harmless).
 #[derive(Debug)]
 pub struct DhtNode {
     pub(super) config: DhtConfig,
