@@ -8,10 +8,10 @@
 //! Rules:
 //! - at most `alpha` requests are in flight, not counting requests that passed the "slow"
 //!   deadline (they stay pending, but another request may go out in their place);
-//! - only the [`K`] closest candidates that have not failed are ever queried (failed ones
-//!   leave the list), closest first;
-//! - the traversal is done when those `K` closest have all answered (and nothing is in
-//!   flight among them), when no candidate is left, or after `max_queries` requests;
+//! - only the [`K`] closest candidates that have not failed (failed ones leave the list) and
+//!   whose request is not slow are ever queried, closest first;
+//! - the traversal is done when those `K` closest have all answered (slow requests do not
+//!   hold it up), when no candidate is left, or after `max_queries` requests;
 //! - a candidate whose answer carries another id than the one it was advertised with, or
 //!   (with BEP 42 enforcement) an id its address may not have, counts as failed: it does not
 //!   end the lookup and its token is never used. Its `nodes` are still followed;
@@ -147,11 +147,8 @@ impl Traversal {
         if self.in_flight >= self.alpha || self.stats.queries >= self.max_queries {
             return None;
         }
-        let i = self
-            .candidates
-            .iter()
-            .take(K)
-            .position(|c| c.state == State::Fresh)?;
+        let addr = self.window().find(|c| c.state == State::Fresh)?.addr;
+        let i = self.find(&addr).expect("found in the window");
         let c = &mut self.candidates[i];
         c.state = State::InFlight { slow: false };
         self.in_flight += 1;
@@ -237,10 +234,18 @@ impl Traversal {
         if self.stats.queries >= self.max_queries {
             return self.in_flight == 0;
         }
+        self.window()
+            .all(|c| matches!(c.state, State::Answered { .. }))
+    }
+
+    /// The `K` closest candidates that are not slow: a request past the slow deadline neither
+    /// holds the lookup up nor keeps the next candidate from being asked (in practice such a
+    /// node is usually gone, and waiting for its full timeout would only add latency).
+    fn window(&self) -> impl Iterator<Item = &Candidate> {
         self.candidates
             .iter()
+            .filter(|c| c.state != (State::InFlight { slow: true }))
             .take(K)
-            .all(|c| matches!(c.state, State::Answered { .. }))
     }
 
     /// Whether any request of this traversal is still pending (slow ones included).

@@ -1113,3 +1113,30 @@ fn bep51_samples_are_answered() {
     assert_eq!(r.num, Some(5));
     assert_eq!(r.interval, Some(21_600));
 }
+
+#[test]
+fn a_slow_candidate_neither_holds_the_lookup_nor_hides_the_next_one() {
+    let target = id(0);
+    let mut t = Traversal::new(target, 1, 100);
+    let nodes: Vec<NodeInfo> = (0..=K as u8)
+        .map(|i| NodeInfo {
+            id: NodeId([i + 1; 20]),
+            addr: SocketAddr::from(([127, 0, 3, i], 1)),
+        })
+        .collect();
+    t.add(&nodes, 0);
+    let closest = t.next_query().unwrap();
+    assert_eq!(closest, nodes[0].addr);
+    t.on_slow(&closest);
+    // The other K candidates, including the (K+1)-th, are asked and answer.
+    let mut asked = Vec::new();
+    while let Some(addr) = t.next_query() {
+        let n = nodes.iter().find(|n| n.addr == addr).unwrap();
+        t.on_response(&addr, n.id, None, true);
+        asked.push(addr);
+    }
+    assert_eq!(asked.len(), K);
+    assert!(asked.contains(&nodes[K].addr));
+    assert!(t.is_done(), "done without waiting for the slow node");
+    assert!(t.has_pending());
+}
