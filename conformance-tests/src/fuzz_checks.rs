@@ -26,6 +26,9 @@ use sha2::Sha256;
 
 use crate::sim::{FakeConfig, NodeConfig, Sim, TestTorrent, TorrentSpec};
 
+mod dht;
+pub use dht::{dht_krpc, dht_node, TID_PLACEHOLDER};
+
 /// A fuzz check: panics if `data` reveals a bug.
 pub type Check = fn(&[u8]);
 
@@ -39,6 +42,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("tracker_http", tracker_http),
     ("tracker_udp", tracker_udp),
     ("resume", resume),
+    ("dht_krpc", dht_krpc),
+    ("dht_node", dht_node),
 ];
 
 /// Bencode: decode strictly and leniently; whatever decodes re-encodes to a strict document

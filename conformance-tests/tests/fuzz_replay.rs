@@ -133,6 +133,30 @@ fn tokens(target: &str) -> &'static [&'static [u8]] {
             b"6:piecesi",
             b"7:versioni1e",
         ],
+        "dht_krpc" | "dht_node" => &[
+            b"d1:ad2:id20:",
+            b"1:q4:ping",
+            b"1:q9:find_node",
+            b"1:q9:get_peers",
+            b"1:q13:announce_peer",
+            b"1:q17:sample_infohashes",
+            b"6:target20:",
+            b"9:info_hash20:",
+            b"5:token",
+            b"5:nodes26:",
+            b"6:nodes638:",
+            b"6:valuesl6:",
+            b"4:wantl2:n42:n6e",
+            b"12:implied_porti1e",
+            b"4:porti6881e",
+            b"2:roi1e",
+            b"2:ip6:",
+            b"4:BFsd256:",
+            b"1:t4:TTTT",
+            b"1:y1:r",
+            b"1:y1:q",
+            b"1:eli201e",
+        ],
         _ => &[],
     }
 }
@@ -345,10 +369,12 @@ fn fuzz_corpora_replay_and_mutations_do_not_panic() {
     for &(target, check) in TARGETS {
         // The peer check runs a whole simulated connection per input: a thousand times the
         // cost of a parser check, so it gets a thousandth of the mutations.
-        let n = if target == "peer" {
-            mutations / 1000
-        } else {
-            mutations
+        let n = match target {
+            "peer" => mutations / 1000,
+            // A DHT node per input, and its timers run out: a few hundred times a parser.
+            "dht_node" => mutations / 200,
+            "dht_krpc" => mutations / 4,
+            _ => mutations,
         };
         replay_and_mutate(target, check, seed, n);
     }

@@ -9,6 +9,8 @@
 //! - [`bitfield`]: sets of pieces in BEP 3 wire layout.
 //! - [`choker`]: who we upload to: tit-for-tat, optimistic unchoke, seed rotation.
 //! - [`create`]: torrent creation (v1, v2, hybrid): the hashing plan and the `.torrent` assembler.
+//! - [`dht`]: the Mainline DHT (BEP 5, 32, 33, 42, 43, 51): KRPC codec, routing table,
+//!   lookups, peer store, and the sans-IO node machine.
 //! - [`error`]: the error taxonomy ([`error::Fault`]: who is at fault).
 //! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256), peer, torrent and
 //!   connection ids.
@@ -33,6 +35,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod choker;
 pub mod create;
+pub mod dht;
 pub mod error;
 pub mod id;
 pub mod magnet;

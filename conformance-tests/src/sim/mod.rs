@@ -37,6 +37,7 @@
 //! assert_eq!(sim.node(leech).disk().content(t).unwrap(), &torrent.content[..]);
 //! ```
 
+pub mod dht;
 mod disk;
 mod fake_peer;
 pub mod net;
