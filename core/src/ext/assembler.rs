@@ -65,7 +65,7 @@ pub const REJECT_BACKOFF: Duration = Duration::from_secs(30);
 pub const MAX_OUTSTANDING_PER_PEER: u32 = 2;
 
 /// What an answer did to the assembly.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Progress<P> {
     /// Stored (or ignored, if it was late or already had); more pieces are needed.
     Pending,
@@ -83,6 +83,24 @@ pub enum Progress<P> {
         /// Peers proven to have lied (the sole sender of the failed round), now banned.
         banned: Vec<P>,
     },
+}
+
+impl<P: fmt::Debug> fmt::Debug for Progress<P> {
+    /// Shows the size of the info dictionary, not its bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pending => f.write_str("Pending"),
+            Self::Complete { info, liars } => f
+                .debug_struct("Complete")
+                .field("info_len", &info.len())
+                .field("liars", liars)
+                .finish(),
+            Self::HashFailed { banned } => f
+                .debug_struct("HashFailed")
+                .field("banned", banned)
+                .finish(),
+        }
+    }
 }
 
 /// A metadata answer or a size the assembler refuses.
@@ -477,9 +495,11 @@ impl<P: Copy + Ord + fmt::Debug> MetadataAssembler<P> {
         }
         if hash_matches(&self.hashes, &info) {
             self.complete = true;
+            let banned = &self.banned;
             let liars: BTreeSet<P> = self
                 .suspects
                 .drain(..)
+                .filter(|(_, peer, _)| !banned.contains(peer))
                 .filter(|(piece, _, data)| {
                     let start = *piece as usize * METADATA_PIECE_SIZE;
                     info[start..start + data.len()] != data[..]

@@ -65,3 +65,5 @@ fn decode_dict(payload: &[u8]) -> Result<Dict<'_>, ExtError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_assembler;
