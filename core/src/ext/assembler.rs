@@ -1,47 +1,4 @@
-//! The BEP 9 metadata assembler: fetches a torrent's `info` dictionary from peers, 16 KiB at a
-//! time, and checks it against the info-hash.
-//!
-//! # How it works
-//!
-//! The assembler is created from the info-hashes (from a magnet link) and the `metadata_size`
-//! the first peer announced in its extension handshake, capped at
-//! [`Limits::max_metadata_size`] before anything is allocated. It stores each piece as the
-//! [`Bytes`] slice the wire decoder handed out (no copy until the final concatenation) and
-//! remembers which peer sent it.
-//!
-//! - [`next_request`](MetadataAssembler::next_request) gives a peer a missing piece to ask for,
-//!   at most [`MAX_OUTSTANDING_PER_PEER`] at a time, each piece asked of one peer at a time, so
-//!   the pieces spread across the peers that ask.
-//! - [`on_data`](MetadataAssembler::on_data), [`on_reject`](MetadataAssembler::on_reject) and
-//!   [`handle_timeout`](MetadataAssembler::handle_timeout) feed the answers back. A rejecting or
-//!   timed-out peer is not asked again for [`REJECT_BACKOFF`].
-//! - When every piece is in, the concatenation is hashed: SHA-1 against a v1 info-hash, SHA-256
-//!   against a v2 one, both for a hybrid.
-//!
-//! # Liars
-//!
-//! A peer that announces another `total_size` or sends a piece of the wrong length is banned at
-//! once. A hash mismatch cannot say which piece was wrong, so the assembler narrows it down:
-//!
-//! - if one peer sent every piece of the failed round, it is banned;
-//! - otherwise the failed round's pieces are kept as *suspects*, and from then on every round is
-//!   fetched from a single peer (*isolated* mode), so the next failure names its liar. When a
-//!   round finally verifies, every suspect piece is compared with the verified bytes and the
-//!   peers that sent a different one are banned too ([`Progress::Complete::liars`]).
-//!
-//! Banned peers are reported once, in the [`Progress`] or error that banned them, and are never
-//! asked again; the caller should disconnect them.
-//!
-//! # Invariants
-//!
-//! - A piece is `Requested` from at most one peer, and a peer's `outstanding` count is the number
-//!   of pieces `Requested` from it.
-//! - A peer's `asked` set holds every piece asked of it and not yet answered (timed-out requests
-//!   included, so a late answer is not mistaken for an unrequested one).
-//! - In isolated mode every `Have` piece came from the round's source.
-//!
-//! Hashing runs inline: an `info` dictionary is usually tens of kilobytes and is capped at
-//! [`Limits::max_metadata_size`].
+//! The BEP 9 metadata assembler (see [`MetadataAssembler`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -200,9 +157,51 @@ enum Mode<P> {
     Isolated { source: Option<P> },
 }
 
-/// Fetches and verifies an `info` dictionary over BEP 9 (see the [module docs](self)).
+/// Fetches and verifies an `info` dictionary over BEP 9.
 ///
 /// `P` names a peer (a connection id, an address): anything small, ordered and copyable.
+///
+/// # How it works
+///
+/// The assembler is created from the info-hashes (from a magnet link) and the `metadata_size`
+/// the first peer announced in its extension handshake, capped at
+/// [`Limits::max_metadata_size`] before anything is allocated. It stores each piece as the
+/// [`Bytes`] slice the wire decoder handed out (no copy until the final concatenation) and
+/// remembers which peer sent it.
+///
+/// - [`next_request`](MetadataAssembler::next_request) gives a peer a missing piece to ask for,
+///   at most [`MAX_OUTSTANDING_PER_PEER`] at a time, each piece asked of one peer at a time, so
+///   the pieces spread across the peers that ask.
+/// - [`on_data`](MetadataAssembler::on_data), [`on_reject`](MetadataAssembler::on_reject) and
+///   [`handle_timeout`](MetadataAssembler::handle_timeout) feed the answers back. A rejecting or
+///   timed-out peer is not asked again for [`REJECT_BACKOFF`].
+/// - When every piece is in, the concatenation is hashed: SHA-1 against a v1 info-hash, SHA-256
+///   against a v2 one, both for a hybrid.
+///
+/// # Liars
+///
+/// A peer that announces another `total_size` or sends a piece of the wrong length is banned at
+/// once. A hash mismatch cannot say which piece was wrong, so the assembler narrows it down:
+///
+/// - if one peer sent every piece of the failed round, it is banned;
+/// - otherwise the failed round's pieces are kept as *suspects*, and from then on every round is
+///   fetched from a single peer (*isolated* mode), so the next failure names its liar. When a
+///   round finally verifies, every suspect piece is compared with the verified bytes and the
+///   peers that sent a different one are banned too ([`Progress::Complete::liars`]).
+///
+/// Banned peers are reported once, in the [`Progress`] or error that banned them, and are never
+/// asked again; the caller should disconnect them.
+///
+/// # Invariants
+///
+/// - A piece is `Requested` from at most one peer, and a peer's `outstanding` count is the number
+///   of pieces `Requested` from it.
+/// - A peer's `asked` set holds every piece asked of it and not yet answered (timed-out requests
+///   included, so a late answer is not mistaken for an unrequested one).
+/// - In isolated mode every `Have` piece came from the round's source.
+///
+/// Hashing runs inline: an `info` dictionary is usually tens of kilobytes and is capped at
+/// [`Limits::max_metadata_size`].
 #[derive(Clone, Debug)]
 pub struct MetadataAssembler<P> {
     hashes: InfoHashes,
