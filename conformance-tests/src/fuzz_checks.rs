@@ -8,12 +8,22 @@
 //! two cannot drift apart.
 
 use std::path::{Component, Path};
+use std::sync::OnceLock;
 
 use bitshoal_core::bencode::{self, DecodeOptions, Value};
-use bitshoal_core::id::PeerId;
+use bitshoal_core::ext::donthave::DontHave;
+use bitshoal_core::ext::holepunch::HolepunchMessage;
+use bitshoal_core::ext::tex::{TexMessage, MAX_TEX_URLS, MAX_TEX_URL_LEN};
+use bitshoal_core::ext::upload_only::UploadOnly;
+use bitshoal_core::ext::{
+    pex, MetadataAssembler, MetadataMessage, PexMessage, PexState, Progress, METADATA_PIECE_SIZE,
+};
+use bitshoal_core::id::{InfoHashV1, InfoHashes, PeerId};
+use bitshoal_core::lsd::{LsdAnnounce, LsdAnnouncer, LsdConfig, LsdGroup, MAX_INFOHASHES};
 use bitshoal_core::magnet::{Magnet, MAX_URI_LEN};
 use bitshoal_core::metainfo::{Info, Metainfo};
 use bitshoal_core::time::Duration;
+use bitshoal_core::time::Instant;
 use bitshoal_core::wire::{self, Framer, Handshake, Reserved, WireLimits};
 
 use bitshoal_core::tracker::{
@@ -44,6 +54,10 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("resume", resume),
     ("dht_krpc", dht_krpc),
     ("dht_node", dht_node),
+    ("ext_metadata", ext_metadata),
+    ("ext_pex", ext_pex),
+    ("ext_misc", ext_misc),
+    ("lsd", lsd),
 ];
 
 /// Bencode: decode strictly and leniently; whatever decodes re-encodes to a strict document
@@ -417,4 +431,182 @@ pub fn resume(data: &[u8]) {
         .expect("re-encoded resume data decodes");
     assert_eq!(again, decoded, "re-encoding changed the resume data");
     assert_eq!(again.encode(), encoded, "the encoding is not canonical");
+}
+
+/// BEP 9 `ut_metadata`: a payload that decodes re-encodes (dictionary, then data) to one that
+/// decodes to the same message. Then the bytes drive a [`MetadataAssembler`] (three-byte
+/// commands: request, data, corrupt data, wrong size, reject, timeout, disconnect from four
+/// peers, two of them liars): it never panics, only hands out pieces that exist, and anything it
+/// completes with is the real metadata.
+pub fn ext_metadata(data: &[u8]) {
+    let payload = Bytes::copy_from_slice(data);
+    if let Ok(msg) = MetadataMessage::decode(&payload) {
+        let again = MetadataMessage::decode(&msg.to_payload()).expect("re-encoded message decodes");
+        assert_eq!(again, msg, "ut_metadata round trip");
+        if let MetadataMessage::Data { data: d, .. } = &msg {
+            assert!(d.len() <= METADATA_PIECE_SIZE);
+        }
+    }
+
+    // Two pieces (the second 100 bytes), built once: the replay runs this many times. The
+    // liars' copy differs in the first byte of each piece.
+    static META: OnceLock<(Bytes, Bytes, InfoHashes)> = OnceLock::new();
+    let (meta, lies, hashes) = META.get_or_init(|| {
+        let meta: Vec<u8> = (0..METADATA_PIECE_SIZE + 100)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let hashes = InfoHashes::V1(InfoHashV1(Sha1::digest(&meta).into()));
+        let mut lies = meta.clone();
+        lies[0] ^= 1;
+        lies[METADATA_PIECE_SIZE] ^= 1;
+        (Bytes::from(meta), Bytes::from(lies), hashes)
+    });
+    let total = meta.len() as u64;
+    let mut a = MetadataAssembler::<u8>::new(*hashes, total).expect("a small size is accepted");
+    let mut now = Instant::ZERO;
+    // At most 64 commands: enough for several rounds (each of which hashes the metadata).
+    let commands = || data.chunks_exact(3).take(64);
+    for cmd in commands() {
+        let (op, peer, piece) = (cmd[0] % 7, cmd[1] % 4, u32::from(cmd[2] % 3));
+        let start = (piece as usize * METADATA_PIECE_SIZE).min(meta.len());
+        let range = start..meta.len().min(start + METADATA_PIECE_SIZE);
+        let liar = peer >= 2;
+        let result = match op {
+            0 => {
+                if let Some(p) = a.next_request(now, peer) {
+                    assert!(p < a.piece_count(), "piece {p} out of range");
+                }
+                continue;
+            }
+            1 if liar => a.on_data(peer, piece, total, lies.slice(range)),
+            1 | 2 => a.on_data(peer, piece, total, meta.slice(range)),
+            3 => a.on_data(peer, piece, total + u64::from(cmd[2]), meta.slice(range)),
+            4 => {
+                let _ = a.on_reject(now, peer, piece);
+                continue;
+            }
+            5 => {
+                now += Duration::from_secs(u64::from(cmd[2]));
+                if let Some(deadline) = a.poll_timeout() {
+                    let expired = a.handle_timeout(now);
+                    assert_eq!(
+                        expired.is_empty(),
+                        deadline > now,
+                        "timeouts fire at deadlines"
+                    );
+                }
+                continue;
+            }
+            _ => {
+                a.remove_peer(peer);
+                continue;
+            }
+        };
+        match result {
+            Ok(Progress::Complete { info, liars }) => {
+                assert_eq!(&info[..], &meta[..], "only verified metadata comes out");
+                assert!(
+                    liars.iter().all(|&p| p >= 2),
+                    "an honest peer called a liar"
+                );
+            }
+            Ok(Progress::HashFailed { banned }) => {
+                assert!(banned.iter().all(|&p| p >= 2), "an honest peer banned");
+            }
+            Ok(Progress::Pending) | Err(_) => {}
+        }
+        for honest in 0..2 {
+            if a.is_banned(honest) {
+                // Only a wrong total size or length bans a peer that sends true data, and
+                // command 3 sends a wrong size on purpose.
+                assert!(commands().any(|c| c[0] % 7 == 3 && c[1] % 4 == honest));
+            }
+        }
+    }
+}
+
+/// BEP 11 `ut_pex`: a payload that decodes stays within the bounds and re-encodes to one that
+/// decodes to the same message; the decoded peers fed to a [`PexState`] give a message within
+/// the send bounds.
+pub fn ext_pex(data: &[u8]) {
+    let Ok(msg) = PexMessage::decode(data) else {
+        return;
+    };
+    assert!(msg.added.len() <= pex::MAX_ADDED && msg.dropped.len() <= pex::MAX_DROPPED);
+    let mut buf = Vec::new();
+    msg.encode(&mut buf);
+    assert_eq!(
+        PexMessage::decode(&buf).expect("re-encoded PEX decodes"),
+        msg,
+        "ut_pex round trip"
+    );
+    let mut state = PexState::new("127.0.0.1:1".parse().expect("an address"));
+    if let Some(out) = state.next_message(Instant::ZERO, msg.added.iter().copied()) {
+        assert!(out.added.len() <= pex::MAX_SENT_INITIAL && out.dropped.is_empty());
+        let mut buf = Vec::new();
+        out.encode(&mut buf);
+        assert_eq!(PexMessage::decode(&buf).as_ref(), Ok(&out));
+    }
+}
+
+/// The small extension payloads, each decoder on the same bytes: BEP 54 `lt_donthave`, BEP 21
+/// `upload_only`, BEP 55 `ut_holepunch` and BEP 28 `lt_tex`. What decodes re-encodes to what
+/// decodes to the same value.
+pub fn ext_misc(data: &[u8]) {
+    if let Ok(m) = DontHave::decode(data) {
+        let mut buf = Vec::new();
+        m.encode(&mut buf);
+        assert_eq!(buf, data, "lt_donthave is its own encoding");
+    }
+    if let Ok(m) = UploadOnly::decode(data) {
+        let mut buf = Vec::new();
+        m.encode(&mut buf);
+        assert_eq!(UploadOnly::decode(&buf), Ok(m));
+    }
+    if let Ok(m) = HolepunchMessage::decode(data) {
+        let mut buf = Vec::new();
+        m.encode(&mut buf);
+        assert_eq!(HolepunchMessage::decode(&buf), Ok(m));
+        assert_eq!(buf.len(), data.len(), "ut_holepunch has a fixed layout");
+    }
+    if let Ok(m) = TexMessage::decode(data) {
+        assert!(m.added.len() <= MAX_TEX_URLS);
+        assert!(m.added.iter().all(|u| u.len() <= MAX_TEX_URL_LEN));
+        let mut buf = Vec::new();
+        m.encode(&mut buf);
+        assert_eq!(TexMessage::decode(&buf), Ok(m), "lt_tex round trip");
+    }
+}
+
+/// BEP 14 LSD: a datagram that decodes re-encodes (for either group) to one that decodes to
+/// the same announce; an [`LsdAnnouncer`] given the datagram learns at most one peer per
+/// announced torrent, on the announced port.
+pub fn lsd(data: &[u8]) {
+    let Ok(announce) = LsdAnnounce::decode(data) else {
+        return;
+    };
+    assert!(!announce.info_hashes.is_empty() && announce.info_hashes.len() <= MAX_INFOHASHES);
+    for group in [LsdGroup::V4, LsdGroup::V6] {
+        let mut buf = Vec::new();
+        announce.encode(group, &mut buf);
+        assert_eq!(
+            LsdAnnounce::decode(&buf).as_ref(),
+            Ok(&announce),
+            "LSD round trip"
+        );
+    }
+    let mut lsd = LsdAnnouncer::new(LsdConfig {
+        listen_port: 6881,
+        cookie: "fuzz".into(),
+        groups: vec![LsdGroup::V4],
+    });
+    for h in &announce.info_hashes {
+        lsd.add_torrent(*h, false);
+    }
+    let from = "127.0.0.1:6771".parse().expect("an address");
+    let peers = lsd
+        .handle_datagram(from, data)
+        .expect("decoded once, decodes again");
+    assert!(peers.len() <= announce.info_hashes.len());
+    assert!(peers.iter().all(|p| p.addr.port() == announce.port));
 }

@@ -157,6 +157,47 @@ fn tokens(target: &str) -> &'static [&'static [u8]] {
             b"1:y1:q",
             b"1:eli201e",
         ],
+        "ext_metadata" => &[
+            b"d8:msg_typei0e5:piecei0ee",
+            b"d8:msg_typei1e5:piecei0e10:total_sizei",
+            b"8:msg_typei",
+            b"5:piecei",
+            b"10:total_sizei",
+            b"ee",
+            b"\x00\x00\x00",
+            b"\x01\x00\x00",
+            b"\x05\x1e\x1e",
+        ],
+        "ext_pex" => &[
+            b"5:added6:",
+            b"7:added.f1:",
+            b"6:added618:",
+            b"8:added6.f1:",
+            b"7:dropped6:",
+            b"8:dropped618:",
+            b"\x7f\x00\x00\x01\x1a\xe1",
+            b"de",
+        ],
+        "ext_misc" => &[
+            b"\x00\x00\x00\x01",
+            b"\x02\x00",
+            b"\x01\x01",
+            b"\x00\x00\x00\x04",
+            b"d5:addedl",
+            b"7:http://",
+            b"ee",
+        ],
+        "lsd" => &[
+            b"BT-SEARCH * HTTP/1.1\r\n",
+            b"Host: 239.192.152.143:6771\r\n",
+            b"Port: ",
+            b"Infohash: 1111111111111111111111111111111111111111\r\n",
+            b"cookie: ",
+            b"\r\n",
+            b"\r\n\r\n",
+            b"\n",
+            b":",
+        ],
         _ => &[],
     }
 }
@@ -374,6 +415,7 @@ fn fuzz_corpora_replay_and_mutations_do_not_panic() {
             // A DHT node per input, and its timers run out: a few hundred times a parser.
             "dht_node" => mutations / 200,
             "dht_krpc" => mutations / 4,
+            "ext_metadata" => mutations / 20,
             _ => mutations,
         };
         replay_and_mutate(target, check, seed, n);

@@ -12,8 +12,11 @@
 //! - [`dht`]: the Mainline DHT (BEP 5, 32, 33, 42, 43, 51): KRPC codec, routing table,
 //!   lookups, peer store, and the sans-IO node machine.
 //! - [`error`]: the error taxonomy ([`error::Fault`]: who is at fault).
+//! - [`ext`]: extension protocol payloads (BEP 9, 11, 21, 28, 54, 55), the BEP 9 metadata
+//!   assembler, PEX and tracker-exchange policies, and BEP 40 peer priority.
 //! - [`id`]: typed identifiers: info-hashes (v1 SHA-1, v2 SHA-256), peer, torrent and
 //!   connection ids.
+//! - [`lsd`]: BEP 14 local service discovery: the announce codec and the announce policy.
 //! - [`magnet`]: magnet links (BEP 9, 52, 53): parsing and formatting.
 //! - [`merkle`]: the BEP 52 SHA-256 merkle trees over 16 KiB blocks.
 //! - [`metainfo`]: `.torrent` files (v1, v2, hybrid), safe paths, and the piece/file layout.
@@ -37,7 +40,9 @@ pub mod choker;
 pub mod create;
 pub mod dht;
 pub mod error;
+pub mod ext;
 pub mod id;
+pub mod lsd;
 pub mod magnet;
 pub mod merkle;
 pub mod metainfo;
