@@ -189,7 +189,8 @@ fn tokens(target: &str) -> &'static [&'static [u8]] {
         ],
         "lsd" => &[
             b"BT-SEARCH * HTTP/1.1\r\n",
-            b"Host: 239.192.152.143:6771\r\n",
+            b"Host: 239.192.152.143",
+            b":6771\r\n",
             b"Port: ",
             b"Infohash: 1111111111111111111111111111111111111111\r\n",
             b"cookie: ",

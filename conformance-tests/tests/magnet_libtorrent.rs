@@ -106,8 +106,8 @@ fn samples() -> Vec<Magnet> {
         }
         if i % 2 == 1 {
             m.add_web_seed("http://seed.example/files/a b");
-            m.add_peer("10.1.2.3:6881".parse().unwrap());
-            m.add_peer("[2001:db8::7]:51413".parse().unwrap());
+            m.add_peer("127.1.2.3:6881".parse().unwrap());
+            m.add_peer("[::1]:51413".parse().unwrap());
             m.set_select_only(Some(
                 SelectOnly::from_ranges([0..=0, 2..=4, 9..=9]).unwrap(),
             ));

@@ -470,7 +470,7 @@ fn magnet_links_are_described() {
     let link = format!(
         "magnet:?xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}&dn=blob+file&xl=1048593\
          &tr=http%3A%2F%2Ft1.example%2Fann&tr=udp://t2.example:6969&ws=http://ws.example/\
-         &x.pe=10.0.0.1:6881&x.pe=[::1]:7000&so=0,2-3"
+         &x.pe=127.0.0.9:6881&x.pe=[::1]:7000&so=0,2-3"
     );
     let parsed = Magnet::parse(&link).expect("a valid link");
 
@@ -483,7 +483,7 @@ fn magnet_links_are_described() {
     assert!(text.contains("  tier 1: http://t1.example/ann\n"), "{text}");
     assert!(text.contains("  tier 2: udp://t2.example:6969\n"), "{text}");
     assert!(text.contains("  http://ws.example/\n"), "{text}");
-    assert!(text.contains("  10.0.0.1:6881\n") && text.contains("  [::1]:7000\n"));
+    assert!(text.contains("  127.0.0.9:6881\n") && text.contains("  [::1]:7000\n"));
     assert_eq!(field(&text, "select only"), Some("files 0,2-3 (BEP 53)"));
 
     let out = bitshoal(&["info", "--json", &link]);
