@@ -115,11 +115,7 @@ impl Session {
         file: usize,
         priority: Priority,
     ) -> Result<(), CommandError> {
-        self.assert_drained();
-        let t = self
-            .torrents
-            .get_mut(torrent.0)
-            .ok_or(CommandError::UnknownTorrent)?;
+        let t = self.command_target(torrent)?;
         let files = t.file_priority.len();
         if file >= files {
             return Err(CommandError::FileOutOfRange { file, files });
@@ -148,11 +144,7 @@ impl Session {
         torrent: TorrentId,
         sequential: bool,
     ) -> Result<(), CommandError> {
-        self.assert_drained();
-        let t = self
-            .torrents
-            .get_mut(torrent.0)
-            .ok_or(CommandError::UnknownTorrent)?;
+        let t = self.command_target(torrent)?;
         t.picker.set_sequential(sequential);
         self.pump_torrent(now, torrent);
         Ok(())
@@ -170,11 +162,7 @@ impl Session {
         piece: u32,
         deadline: Option<Instant>,
     ) -> Result<(), CommandError> {
-        self.assert_drained();
-        let t = self
-            .torrents
-            .get_mut(torrent.0)
-            .ok_or(CommandError::UnknownTorrent)?;
+        let t = self.command_target(torrent)?;
         let pieces = t.have.len();
         if piece >= pieces {
             return Err(CommandError::PieceOutOfRange { piece, pieces });
@@ -194,11 +182,7 @@ impl Session {
         upload: u64,
         download: u64,
     ) -> Result<(), CommandError> {
-        self.assert_drained();
-        let t = self
-            .torrents
-            .get_mut(torrent.0)
-            .ok_or(CommandError::UnknownTorrent)?;
+        let t = self.command_target(torrent)?;
         if t.upload_limit.rate() != upload {
             t.upload_limit = bucket(upload);
         }
@@ -327,6 +311,17 @@ impl Session {
             self.pump(now, conn);
             self.flush(now, conn);
         }
+    }
+
+    /// The torrent a command names, after the drain check every command starts with.
+    pub(super) fn command_target(
+        &mut self,
+        torrent: TorrentId,
+    ) -> Result<&mut crate::torrent::Torrent, CommandError> {
+        self.assert_drained();
+        self.torrents
+            .get_mut(torrent.0)
+            .ok_or(CommandError::UnknownTorrent)
     }
 
     /// Keeps every connection of a torrent busy after its settings changed.

@@ -164,11 +164,7 @@ impl Session {
     /// priorities and limits are kept; [`Session::resume`] continues. Pausing a paused torrent
     /// does nothing.
     pub fn pause(&mut self, now: Instant, torrent: TorrentId) -> Result<(), CommandError> {
-        self.assert_drained();
-        let t = self
-            .torrents
-            .get_mut(torrent.0)
-            .ok_or(CommandError::UnknownTorrent)?;
+        let t = self.command_target(torrent)?;
         if !t.paused {
             t.paused = true;
             self.close_torrent_conns(now, torrent, DisconnectReason::TorrentStopped);
@@ -181,11 +177,7 @@ impl Session {
     /// whose writes failed were never marked had and are downloaded again). A check that was
     /// interrupted continues. The runtime connects to peers again afterwards.
     pub fn resume(&mut self, now: Instant, torrent: TorrentId) -> Result<(), CommandError> {
-        self.assert_drained();
-        let t = self
-            .torrents
-            .get_mut(torrent.0)
-            .ok_or(CommandError::UnknownTorrent)?;
+        let t = self.command_target(torrent)?;
         t.paused = false;
         t.error = None;
         self.note_state(torrent);
