@@ -20,8 +20,8 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, CheckMode, CommandError, ConnectError, DiskCmd, Event, HashJob, Session,
-    TorrentStatus,
+    AddError, AddMagnet, AddTorrent, CheckMode, CommandError, ConnectError, DiskCmd, Event,
+    HashJob, Session, TorrentStatus,
 };
 pub use bitshoal_std::client::{ClientConfig, ClientEvent};
 use bitshoal_std::storage::Storage;
@@ -51,6 +51,8 @@ pub struct Client {
     side: mpsc::Receiver<Completion>,
     /// Each torrent's download directory and files, for resume data.
     roots: HashMap<TorrentId, (PathBuf, Arc<Info>)>,
+    /// Download directories of magnet torrents still fetching their metadata.
+    magnets: HashMap<TorrentId, PathBuf>,
 }
 
 impl std::fmt::Debug for Client {
@@ -88,6 +90,7 @@ impl Client {
             pools,
             side,
             roots: HashMap::new(),
+            magnets: HashMap::new(),
         })
     }
 
@@ -143,6 +146,23 @@ impl Client {
         // Storage must know the directory before it sees the torrent's `Open`.
         self.pools.disk.storage().register(id, download_dir.clone());
         self.roots.insert(id, (download_dir, info));
+        self.event_loop.dispatch(&mut self.pools);
+        Ok(id)
+    }
+
+    /// Adds a torrent from a magnet link (BEP 9; see `Session::add_magnet`): its metadata is
+    /// fetched from peers first ([`Event::MetadataReceived`]), then its content goes under
+    /// `download_dir` as for [`Self::add_torrent_with`].
+    pub fn add_magnet(
+        &mut self,
+        add: AddMagnet,
+        download_dir: PathBuf,
+    ) -> Result<TorrentId, AddError> {
+        let now = self.event_loop.now();
+        let id = self.event_loop.session().add_magnet(now, add)?;
+        // Storage sees the torrent's `Open` once the metadata is in.
+        self.pools.disk.storage().register(id, download_dir.clone());
+        self.magnets.insert(id, download_dir);
         self.event_loop.dispatch(&mut self.pools);
         Ok(id)
     }
@@ -212,6 +232,12 @@ impl Client {
         for event in self.event_loop.take_events() {
             if let Event::TorrentFinished { torrent } = event {
                 self.pools.disk.finish(torrent);
+            }
+            if let Event::MetadataReceived { torrent, .. } = event {
+                let info = self.event_loop.session().torrent_info(torrent);
+                if let (Some(dir), Some(info)) = (self.magnets.remove(&torrent), info) {
+                    self.roots.insert(torrent, (dir, info));
+                }
             }
             out.push(ClientEvent::Session(event));
         }

@@ -46,7 +46,7 @@ mod torrent;
 mod tracker;
 
 pub use disk::MemDisk;
-pub use fake_peer::{FakeConfig, FakePeer};
+pub use fake_peer::{FakeConfig, FakePeer, MetadataServe, FAKE_UT_METADATA};
 pub use net::{HostRef, LinkProfile};
 pub use swarm::{Swarm, SwarmBuilder, SwarmNode};
 pub use torrent::{TestTorrent, TorrentSpec};

@@ -4,8 +4,10 @@
 
 pub(crate) mod checking;
 mod engine;
+mod ext;
 mod io;
 mod lifecycle;
+mod metadata;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -16,6 +18,7 @@ mod verify;
 pub use crate::picker::Priority;
 pub use engine::CommandError;
 pub use lifecycle::{CheckMode, TorrentState};
+pub use metadata::{AddMagnet, MAX_SERVED_PER_CONN};
 
 pub use io::{
     Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, HttpReply, Input, Output,
@@ -419,6 +422,8 @@ pub struct Session {
     rate_wakeup: Option<Instant>,
     /// Connections waiting for rate-limit tokens.
     rate_waiters: Vec<ConnId>,
+    /// The extension protocol: magnet torrents fetching metadata, per-connection state.
+    ext: ext::ExtState,
 }
 
 impl Session {
@@ -453,6 +458,7 @@ impl Session {
             rate_wakeup: None,
             rate_waiters: Vec::new(),
             trackers: trackers::Trackers::new(tracker_key),
+            ext: ext::ExtState::default(),
         }
     }
 
@@ -511,6 +517,9 @@ impl Session {
     /// Removes a torrent, closing its connections. Returns whether it existed.
     pub fn remove_torrent(&mut self, now: Instant, torrent: TorrentId) -> bool {
         self.assert_drained();
+        if self.remove_magnet(now, torrent) {
+            return true;
+        }
         if self.torrents.get(torrent.0).is_none() {
             return false;
         }
@@ -563,6 +572,9 @@ impl Session {
         torrent: TorrentId,
         addr: SocketAddr,
     ) -> Result<ConnId, ConnectError> {
+        if self.is_magnet(torrent) {
+            return self.magnet_connect(now, torrent, addr);
+        }
         let t = self
             .torrents
             .get(torrent.0)
@@ -619,7 +631,9 @@ impl Session {
 
     /// A snapshot of a torrent, or `None` for an unknown id.
     pub fn torrent_status(&self, torrent: TorrentId) -> Option<TorrentStatus> {
-        let t = self.torrents.get(torrent.0)?;
+        let Some(t) = self.torrents.get(torrent.0) else {
+            return self.magnet_status(torrent);
+        };
         let (download_rate, upload_rate) = self.torrent_rates(t);
         Some(TorrentStatus {
             hashes: t.info.hashes(),
@@ -685,6 +699,7 @@ impl Session {
             .chain(self.next_choke)
             .chain(self.rate_wakeup)
             .chain(self.trackers.deadline())
+            .chain(self.ext_deadline())
             .min()
     }
 
@@ -774,6 +789,7 @@ impl Session {
             self.rate_wake(now);
         }
         self.trackers_timeout(now);
+        self.ext_timeout(now);
         self.trackers_after_input(now);
     }
 
@@ -786,12 +802,8 @@ impl Session {
     /// Our handshake for a connection whose torrent is known.
     fn conn_handshake(&self, conn: ConnId) -> Option<Handshake> {
         let torrent = self.conns.get(conn.0)?.torrent?;
-        let t = self.torrents.get(torrent.0)?;
-        Some(Handshake::new(
-            self.reserved(),
-            &t.info.hashes(),
-            self.peer_id,
-        ))
+        let hashes = self.torrent_hashes(torrent)?;
+        Some(Handshake::new(self.reserved(), &hashes, self.peer_id))
     }
 
     fn extended_handshake(&self) -> ExtendedHandshake {
@@ -826,7 +838,10 @@ impl Session {
         let Some(c) = self.conns.get_mut(conn.0) else {
             return;
         };
-        if c.peer.is_established() {
+        if c.peer.is_pending() {
+            // A magnet torrent's connection, before the metadata (BEP 9).
+            let _ = c.peer.process_messages_pending();
+        } else if c.peer.is_established() {
             if let Some(t) = c.torrent.and_then(|t| self.torrents.get(t.0)) {
                 // Errors close the peer; after_activity reports it.
                 let _ = c.peer.process_messages(now, t.info.layout(), &t.have);
@@ -850,6 +865,9 @@ impl Session {
                 .get(&theirs.info_hash)
                 .ok_or(DisconnectReason::UnknownTorrent)?,
         };
+        if self.is_magnet(torrent) {
+            return self.route_magnet_handshake(now, conn, torrent, theirs);
+        }
         let t = self
             .torrents
             .get(torrent.0)
@@ -875,7 +893,7 @@ impl Session {
             return Err(DisconnectReason::DuplicatePeer);
         }
         let ours = Handshake::new(self.reserved(), &t.info.hashes(), self.peer_id);
-        let extended = self.extended_handshake();
+        let extended = self.extended_handshake_for(torrent);
         let have = t.have.clone();
         let info_hash = t.info.hashes().wire_id();
         let piece_count = have.len();
@@ -903,6 +921,7 @@ impl Session {
             .expect("checked above")
             .peers
             .push(conn);
+        self.ext_conn_established(now, torrent, conn);
         self.outputs.push_back(Output::Event(Event::PeerConnected {
             torrent,
             conn,
@@ -966,8 +985,12 @@ impl Session {
                         }
                     }
                 }
-                // Consumers arrive with the extension protocol (ut_metadata, PEX) and DHT.
-                PeerEvent::Extended { .. } | PeerEvent::DhtPort(_) => {}
+                PeerEvent::Extended { id, payload } => {
+                    self.on_extended(now, torrent, conn, id, &payload);
+                }
+                PeerEvent::ExtendedHandshake => self.on_extended_handshake(now, torrent, conn),
+                // The consumer arrives with the DHT.
+                PeerEvent::DhtPort(_) => {}
             }
         }
     }
@@ -1141,6 +1164,7 @@ impl Session {
                 reason,
             }));
         self.rate_waiters.retain(|w| *w != conn);
+        self.ext_conn_closed(now, c.torrent, conn);
         if let Some(torrent) = c.torrent {
             self.rechoke(now, torrent);
             // Its upload slot may have gone to a peer that now needs reads and requests.

@@ -107,11 +107,12 @@ impl Session {
         torrent: TorrentId,
         tiers: &[Vec<String>],
     ) {
-        let Some(t) = self.torrents.get(torrent.0) else {
-            return;
+        let (private, complete_already) = match self.torrents.get(torrent.0) {
+            Some(t) => (t.info.is_private(), t.finished),
+            // A magnet link (BEP 9): not known to be private, nothing had.
+            None if self.is_magnet(torrent) => (false, false),
+            None => return,
         };
-        let private = t.info.is_private();
-        let complete_already = t.finished;
         let mut list = TrackerList::new(tiers, private, TierConfig::DEFAULT, self.rng.fork());
         if list.is_empty() {
             return;
@@ -230,16 +231,27 @@ impl Session {
     }
 
     fn announce_request(&self, torrent: TorrentId, announce: &Announce) -> Option<AnnounceRequest> {
-        let t = self.torrents.get(torrent.0)?;
+        let (wire_id, uploaded, downloaded, left) = match self.torrents.get(torrent.0) {
+            Some(t) => (
+                t.info.hashes().wire_id(),
+                t.uploaded,
+                t.downloaded,
+                t.left(),
+            ),
+            None => {
+                let (wire_id, left) = self.magnet_announce(torrent)?;
+                (wire_id, 0, 0, left)
+            }
+        };
         let mut request = AnnounceRequest::new(
-            t.info.hashes().wire_id(),
+            wire_id,
             self.peer_id,
             self.config.listen_port.unwrap_or(0),
             self.trackers.key,
         );
-        request.uploaded = t.uploaded;
-        request.downloaded = t.downloaded;
-        request.left = t.left();
+        request.uploaded = uploaded;
+        request.downloaded = downloaded;
+        request.left = left;
         request.event = announce.event;
         request.tracker_id.clone_from(&announce.tracker_id);
         request.numwant = Some(if announce.event == Some(AnnounceEvent::Stopped) {

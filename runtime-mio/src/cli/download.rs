@@ -8,22 +8,23 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bitshoal_core::id::ConnId;
-use bitshoal_core::session::{AddTorrent, Event};
+use bitshoal_core::session::Event;
 use bitshoal_mio::client::ClientEvent;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use super::source::Source;
 use super::transfer::{self, Failure, DEFAULT_LISTEN};
 
 /// Download a torrent from its trackers and the peers given.
 #[derive(Debug, Args)]
 pub(crate) struct DownloadArgs {
-    /// The .torrent file (magnet links are not supported yet).
+    /// The .torrent file, or a magnet link (`magnet:?xt=...`; BEP 9: the metadata comes from
+    /// the link's peers and trackers, and any --peer).
     torrent: String,
     /// The directory the content goes under (as `DIR/<name>`).
     #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
@@ -51,14 +52,15 @@ pub(crate) fn run(args: DownloadArgs) -> std::process::ExitCode {
 }
 
 fn download(args: DownloadArgs) -> Result<(), Failure> {
-    let meta = transfer::load_torrent(&args.torrent)?;
+    let source = Source::load(&args.torrent)?;
     let listen = transfer::parse_addr("--listen", &args.listen)?;
-    let peers: Vec<SocketAddr> = args
+    let mut peers: Vec<SocketAddr> = args
         .peers
         .iter()
         .map(|p| transfer::parse_addr("--peer", p))
         .collect::<Result<_, _>>()?;
-    let trackers = meta.trackers().to_vec();
+    peers.extend(source.peers());
+    let trackers = source.trackers();
     if trackers.is_empty() && peers.is_empty() {
         return Err(Failure::unreachable(
             "the torrent has no trackers and no --peer was given: nowhere to download from",
@@ -69,18 +71,10 @@ fn download(args: DownloadArgs) -> Result<(), Failure> {
     let interrupt = transfer::interrupt_flag()?;
     let mut client = transfer::start_client(listen)?;
     if args.json {
-        transfer::emit(transfer::started_json(
-            &meta,
-            &args.output,
-            client.local_addr(),
-        ));
+        transfer::emit(source.started_json(&args.output, client.local_addr()));
     }
-    let info = Arc::new(meta.info().clone());
-    let pieces = info.layout().piece_count();
-    let add = AddTorrent::new(info).with_trackers(trackers.clone());
-    let torrent = client
-        .add_torrent_with(add, args.output.clone())
-        .map_err(|e| Failure::bad_torrent(e.to_string()))?;
+    let pieces = source.pieces();
+    let torrent = source.add(&mut client, trackers.clone(), args.output.clone())?;
     let mut dialled: Vec<ConnId> = Vec::new();
     for addr in peers {
         match client.connect(torrent, addr) {
@@ -135,6 +129,12 @@ fn download(args: DownloadArgs) -> Result<(), Failure> {
             match event {
                 ClientEvent::Session(Event::PeerDisconnected { conn, .. }) => {
                     dialled.retain(|c| c != conn);
+                }
+                // A magnet link's metadata arrived (BEP 9): now the pieces are known.
+                ClientEvent::Session(Event::MetadataReceived { torrent: t, .. }) => {
+                    if let Some(status) = client.status(*t) {
+                        bar.set_length(u64::from(status.pieces_total));
+                    }
                 }
                 ClientEvent::Session(Event::StorageFailed { error, .. }) => {
                     bar.abandon();

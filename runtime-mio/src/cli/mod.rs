@@ -5,6 +5,7 @@ pub(crate) mod demo;
 pub(crate) mod download;
 pub(crate) mod info;
 pub(crate) mod seed;
+pub(crate) mod source;
 pub(crate) mod transfer;
 
 /// What a subcommand returns: its error becomes one line on stderr and a non-zero exit code.

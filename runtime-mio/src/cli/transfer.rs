@@ -10,7 +10,7 @@
 //! | 2 | the torrent file is missing or invalid |
 //! | 3 | nothing reachable (no tracker and every `--peer` failed), or `--timeout` passed |
 //! | 4 | a disk error (writing, syncing, or `seed`'s data missing) |
-//! | 5 | not supported yet (magnet links) |
+//! | 5 | not supported yet |
 //! | 130 | interrupted by Ctrl-C before the download finished |
 //!
 //! # Where the client reaches

@@ -53,8 +53,8 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, CheckMode, CommandError, ConnectError, Event, Input, Output, Session,
-    TorrentStatus,
+    AddError, AddMagnet, AddTorrent, CheckMode, CommandError, ConnectError, Event, Input, Output,
+    Session, TorrentStatus,
 };
 use bitshoal_core::time::Instant;
 
@@ -101,6 +101,8 @@ pub struct BlockingClient {
     connect_timeout: Duration,
     /// Each torrent's download directory and files, for resume data.
     torrents: HashMap<TorrentId, (PathBuf, Arc<Info>)>,
+    /// Download directories of magnet torrents still fetching their metadata.
+    magnets: HashMap<TorrentId, PathBuf>,
 }
 
 /// An established connection.
@@ -166,6 +168,7 @@ impl BlockingClient {
             events: Vec::new(),
             connect_timeout,
             torrents: HashMap::new(),
+            magnets: HashMap::new(),
         })
     }
 
@@ -225,6 +228,22 @@ impl BlockingClient {
         // Storage must know the directory before it sees the torrent's `Open`.
         self.disk.storage().register(id, download_dir.clone());
         self.torrents.insert(id, (download_dir, info));
+        self.dispatch();
+        Ok(id)
+    }
+
+    /// Adds a torrent from a magnet link (BEP 9; see `Session::add_magnet`): its metadata is
+    /// fetched from peers first ([`Event::MetadataReceived`]), then its content goes under
+    /// `download_dir` as for [`Self::add_torrent_with`].
+    pub fn add_magnet(
+        &mut self,
+        add: AddMagnet,
+        download_dir: PathBuf,
+    ) -> Result<TorrentId, AddError> {
+        let id = self.session.add_magnet(self.now(), add)?;
+        // Storage sees the torrent's `Open` once the metadata is in.
+        self.disk.storage().register(id, download_dir.clone());
+        self.magnets.insert(id, download_dir);
         self.dispatch();
         Ok(id)
     }
@@ -455,6 +474,12 @@ impl BlockingClient {
             Output::Event(event) => {
                 if let Event::TorrentFinished { torrent } = event {
                     self.disk.finish(torrent);
+                }
+                if let Event::MetadataReceived { torrent, .. } = event {
+                    let info = self.session.torrent_info(torrent);
+                    if let (Some(dir), Some(info)) = (self.magnets.remove(&torrent), info) {
+                        self.torrents.insert(torrent, (dir, info));
+                    }
                 }
                 self.events.push(ClientEvent::Session(event));
             }
