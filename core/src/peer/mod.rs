@@ -914,6 +914,29 @@ impl PeerConn {
         self.remote.as_ref()?.extended.as_ref()?.extension_id(name)
     }
 
+    /// The peer no longer has `piece` (BEP 54 `lt_donthave`); returns whether it had it.
+    pub(crate) fn forget_piece(&mut self, piece: u32) -> bool {
+        let Some(has) = self
+            .peer_has
+            .as_ref()
+            .filter(|h| piece < h.len() && h.get(piece))
+        else {
+            return false;
+        };
+        let mut new = has.clone();
+        new.set(piece, false);
+        self.replace_bitfield(new);
+        true
+    }
+
+    /// The peer said whether it only uploads (BEP 21 `upload_only` message), after its
+    /// extension handshake.
+    pub(crate) fn set_remote_upload_only(&mut self, upload_only: bool) {
+        if let Some(ext) = self.remote.as_mut().and_then(|r| r.extended.as_mut()) {
+            ext.upload_only = upload_only;
+        }
+    }
+
     fn replace_bitfield(&mut self, bitfield: Bitfield) {
         let new = bitfield.clone();
         let old = self

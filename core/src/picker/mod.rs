@@ -620,6 +620,25 @@ impl<P: Copy + Eq> Picker<P> {
         freed
     }
 
+    /// A piece we had is gone (its file was deleted or damaged): it is wanted again as if
+    /// never downloaded (BEP 54 `lt_donthave` tells peers).
+    pub fn piece_lost(&mut self, piece: u32) {
+        let i = piece as usize;
+        if self.state.get(i) != Some(&State::Have) {
+            return;
+        }
+        self.state[i] = State::Free;
+        self.unneeded.set(piece, self.priority[i] == Priority::Skip);
+        if let Some(level) = self.priority[i].level() {
+            self.lists
+                .insert(piece, level, self.peer_count[i], &mut self.rng);
+        }
+        if self.priority[i] != Priority::Skip {
+            self.wanted_left += 1;
+        }
+        self.seq_cursor = self.seq_cursor.min(piece);
+    }
+
     /// The piece is verified and stored.
     pub fn piece_done(&mut self, piece: u32) {
         let Some(&state) = self.state.get(piece as usize) else {

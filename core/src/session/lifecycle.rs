@@ -252,6 +252,8 @@ impl Session {
         let state = t.state();
         self.outputs
             .push_back(Output::Event(Event::StateChanged { torrent, state }));
+        // BEP 21: peers hear whether we only upload now.
+        self.ext_state_changed(self.clock, torrent);
     }
 
     /// Closes every connection of a torrent.

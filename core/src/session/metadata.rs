@@ -257,16 +257,20 @@ impl Session {
         if theirs.peer_id == self.peer_id {
             return Err(DisconnectReason::SelfConnection);
         }
-        let duplicate = m.conns.iter().any(|p| {
+        let duplicate = m.conns.iter().copied().find(|p| {
             self.conns
                 .get(p.0)
                 .and_then(|c| c.peer.remote())
                 .is_some_and(|r| r.peer_id == theirs.peer_id)
         });
-        if duplicate {
-            return Err(DisconnectReason::DuplicatePeer);
+        let hashes = m.hashes;
+        if let Some(existing) = duplicate {
+            if !self.keep_new_duplicate(conn, existing, &theirs.peer_id) {
+                return Err(DisconnectReason::DuplicatePeer);
+            }
+            self.close_conn(now, existing, DisconnectReason::DuplicatePeer, true);
         }
-        let ours = Handshake::new(self.reserved(), &m.hashes, self.peer_id);
+        let ours = Handshake::new(self.reserved(), &hashes, self.peer_id);
         let extended = self.extended_handshake_for(torrent);
         let c = self
             .conns

@@ -5,6 +5,7 @@
 pub(crate) mod checking;
 mod engine;
 mod ext;
+mod ext_more;
 mod io;
 mod lifecycle;
 mod metadata;
@@ -17,6 +18,8 @@ mod verify;
 
 pub use crate::picker::Priority;
 pub use engine::CommandError;
+pub use ext::{MAX_LEARNED, MIN_PEX_GAP, PEX_CHECK_INTERVAL};
+pub use ext_more::{MAX_HOLEPUNCH_CONNECTS, MAX_TEX_TRACKERS};
 pub use lifecycle::{CheckMode, TorrentState};
 pub use metadata::{AddMagnet, MAX_SERVED_PER_CONN};
 
@@ -883,15 +886,23 @@ impl Session {
         if theirs.peer_id == self.peer_id {
             return Err(DisconnectReason::SelfConnection);
         }
-        let duplicate = t.peers.iter().any(|p| {
+        let duplicate = t.peers.iter().copied().find(|p| {
             self.conns
                 .get(p.0)
                 .and_then(|c| c.peer.remote())
                 .is_some_and(|r| r.peer_id == theirs.peer_id)
         });
-        if duplicate {
-            return Err(DisconnectReason::DuplicatePeer);
+        if let Some(existing) = duplicate {
+            // Both sides dialled at once (BEP 55): keep the one both agree on.
+            if !self.keep_new_duplicate(conn, existing, &theirs.peer_id) {
+                return Err(DisconnectReason::DuplicatePeer);
+            }
+            self.close_conn(now, existing, DisconnectReason::DuplicatePeer, true);
         }
+        let t = self
+            .torrents
+            .get(torrent.0)
+            .ok_or(DisconnectReason::TorrentStopped)?;
         let ours = Handshake::new(self.reserved(), &t.info.hashes(), self.peer_id);
         let extended = self.extended_handshake_for(torrent);
         let have = t.have.clone();

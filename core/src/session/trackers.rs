@@ -522,14 +522,49 @@ impl Session {
         }
     }
 
+    /// Adds a tracker learned from a peer (BEP 28) and announces to it when its turn comes;
+    /// a torrent without trackers gets a list. Returns whether it was added.
+    pub(super) fn trackers_add(&mut self, now: Instant, torrent: TorrentId, url: &str) -> bool {
+        if !self.trackers.lists.contains_key(&torrent) {
+            self.trackers_start(now, torrent, &[vec![url.to_string()]]);
+            return self.trackers.lists.contains_key(&torrent);
+        }
+        let added = self
+            .trackers
+            .lists
+            .get_mut(&torrent)
+            .is_some_and(|t| t.list.add_tracker(url));
+        if added {
+            self.tracker_tick(now, torrent);
+        }
+        added
+    }
+
+    /// The trackers of a torrent that answered an announce (BEP 28 tells peers only these).
+    pub(super) fn trackers_working(&self, torrent: TorrentId) -> Vec<String> {
+        self.trackers
+            .lists
+            .get(&torrent)
+            .map(|t| {
+                t.list
+                    .trackers()
+                    .filter(|s| s.fails == 0 && s.last_error.is_none() && s.seeders.is_some())
+                    .map(|s| s.url.to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Connects to peers a tracker returned, up to the torrent's connection budget, skipping
     /// ones we are connected to and ourselves.
-    fn dial_peers(&mut self, now: Instant, torrent: TorrentId, peers: &[SocketAddr]) {
+    pub(super) fn dial_peers(&mut self, now: Instant, torrent: TorrentId, peers: &[SocketAddr]) {
+        // Peers that dialled us count under the address they listen on (BEP 10 `p`) too.
         let connected: HashSet<SocketAddr> = self
             .conns
             .iter()
             .filter(|(_, c)| c.torrent == Some(torrent))
-            .map(|(_, c)| c.peer.addr())
+            .flat_map(|(_, c)| [Some(c.peer.addr()), super::ext_more::listen_addr(&c.peer)])
+            .flatten()
             .collect();
         let mut budget = self
             .config
