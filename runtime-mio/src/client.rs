@@ -182,6 +182,15 @@ impl Client {
         r
     }
 
+    /// Asks the torrent's trackers for the swarm's counts (see `Session::scrape`); the answers
+    /// come as `Event::ScrapeResult` / `Event::ScrapeFailed`.
+    pub fn scrape(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
+        let now = self.event_loop.now();
+        let r = self.event_loop.session().scrape(now, torrent);
+        self.event_loop.dispatch(&mut self.pools);
+        r
+    }
+
     /// Opens a connection to a peer of `torrent`.
     pub fn connect(
         &mut self,
