@@ -179,12 +179,14 @@ fn seed_command_serves_download_command_and_stops_cleanly_on_ctrl_c() {
             data.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
-            "--trust-data",
             "--json",
         ],
         payload.dir.path(),
     );
     let started = seed.wait_event("started");
+    // The data is checked, not trusted: every piece is found.
+    let checked = seed.wait_event("checked");
+    assert_eq!(checked["have"], checked["pieces"]);
     let addr = started["listen"]
         .as_str()
         .expect("the listen address")
@@ -304,25 +306,10 @@ fn nothing_to_download_from_exits_3() {
 }
 
 #[test]
-fn seed_wants_trust_data_and_checks_the_files_exist() {
+fn seed_with_trust_data_checks_the_files_exist() {
     let payload = Payload::new(5, Vec::new());
     let torrent = payload.torrent_path.to_str().unwrap();
     let data = payload.data_dir();
-    let out = bitshoal(
-        &[
-            "seed",
-            torrent,
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        payload.dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("recheck"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--trust-data"));
-
     std::fs::remove_file(data.join("pay/sub/b.txt")).unwrap();
     let out = bitshoal(
         &[
