@@ -362,8 +362,14 @@ impl Run {
     fn save<C: TorrentClient>(&mut self, client: &mut C, progress: &Progress, have: u32) {
         self.last_save = Instant::now();
         self.saved_have = Some(have);
-        if let Err(e) = client.save_resume(self.torrent, &self.state_dir) {
-            progress.println(&format!("cannot save the resume file: {e}"));
+        match client.save_resume(self.torrent, &self.state_dir) {
+            Ok(path) if self.json => transfer::emit(json!({
+                "event": "resume_saved",
+                "have": have,
+                "path": path.display().to_string(),
+            })),
+            Ok(_) => {}
+            Err(e) => progress.println(&format!("cannot save the resume file: {e}")),
         }
     }
 

@@ -36,6 +36,9 @@ pub(crate) struct SeedArgs {
     /// Serve the data as complete without hashing it (only file sizes are checked).
     #[arg(long)]
     trust_data: bool,
+    /// Upload limit in bytes per second (500K, 2M, 1.5MiB; K = KiB = 1024; 0: none).
+    #[arg(long, value_name = "RATE", value_parser = super::options::parse_rate)]
+    max_up: Option<u64>,
     /// Print one JSON object per line.
     #[arg(long)]
     json: bool,
@@ -83,6 +86,11 @@ fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
     let torrent = client
         .add_torrent_with(add, args.data.clone())
         .map_err(|e| Failure::bad_torrent(e.to_string()))?;
+    if let Some(up) = args.max_up.filter(|r| *r > 0) {
+        client
+            .command(|s, now| s.set_torrent_limits(now, torrent, up, 0))
+            .map_err(|e| Failure::other(e.to_string()))?;
+    }
     let mut reported = false;
     while !transfer::interrupted(&interrupt) {
         let events = client
