@@ -146,6 +146,9 @@ fn kill_9_then_the_same_command_resumes_without_fetching_verified_pieces_again()
     assert_eq!(resumed["have"], pieces);
 }
 
+/// Breaks a download folder before the download starts.
+type Fault = Box<dyn Fn(&Path)>;
+
 #[test]
 fn a_full_disk_ends_the_download_with_exit_4() {
     let payload = Payload::new(22, Vec::new());
@@ -154,7 +157,7 @@ fn a_full_disk_ends_the_download_with_exit_4() {
     let peer = seed.addr.to_string();
     // Two real faults: the biggest file's path leads to /dev/full (every write fails with
     // ENOSPC, "No space left on device"), and a path blocked by a directory.
-    let mut cases: Vec<(&str, Box<dyn Fn(&Path)>)> = Vec::new();
+    let mut cases: Vec<(&str, Fault)> = Vec::new();
     if Path::new("/dev/full").exists() {
         cases.push((
             "No space left on device",
