@@ -50,7 +50,9 @@ pub use fake_peer::{FakeConfig, FakePeer, MetadataServe, FAKE_UT_METADATA};
 pub use net::{HostRef, LinkProfile};
 pub use swarm::{Swarm, SwarmBuilder, SwarmNode};
 pub use torrent::{TestTorrent, TorrentSpec};
-pub use tracker::{SimTracker, TrackerConfig, TrackerId, TrackerProtocol, TrackerRequest};
+pub use tracker::{
+    NetworkRequest, SimTracker, TrackerConfig, TrackerId, TrackerProtocol, TrackerRequest,
+};
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -134,6 +136,8 @@ pub struct SimNode {
     have_counts: BTreeMap<TorrentId, u32>,
     /// Behind a NAT ([`NodeConfig::no_incoming`]): the IPs it dialled, and when.
     pinholes: Option<BTreeMap<IpAddr, Instant>>,
+    /// Every HTTP request, name lookup and datagram the node sent (see `tracker`).
+    pub(crate) network: Vec<(Instant, NetworkRequest)>,
 }
 
 impl SimNode {
@@ -456,6 +460,7 @@ impl Sim {
             dead: BTreeSet::new(),
             have_counts: BTreeMap::new(),
             pinholes: config.no_incoming.then(BTreeMap::new),
+            network: Vec::new(),
         };
         let h = self.add_host(addr, config.link, HostKind::Node(Box::new(node)));
         self.listeners.insert(addr, h);

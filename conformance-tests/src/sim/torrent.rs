@@ -42,15 +42,16 @@ pub struct TestTorrent {
 impl TestTorrent {
     /// Builds a torrent of random bytes drawn from `rng`.
     pub fn build(rng: &mut Rng, spec: &TorrentSpec) -> Self {
-        Self::build_with(rng, spec, false)
+        Self::build_inner(rng, spec, false)
     }
 
-    /// Builds a private torrent (BEP 27: `private` is 1 in the info dictionary).
+    /// Builds a private torrent (BEP 27: `private: 1` in the info dictionary) of random bytes
+    /// drawn from `rng`.
     pub fn build_private(rng: &mut Rng, spec: &TorrentSpec) -> Self {
-        Self::build_with(rng, spec, true)
+        Self::build_inner(rng, spec, true)
     }
 
-    fn build_with(rng: &mut Rng, spec: &TorrentSpec, private: bool) -> Self {
+    fn build_inner(rng: &mut Rng, spec: &TorrentSpec, private: bool) -> Self {
         assert!(!spec.files.is_empty(), "a torrent has at least one file");
         let piece = u64::from(spec.piece_length);
         // (length, is_pad) in layout order.
