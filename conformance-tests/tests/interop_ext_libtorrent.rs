@@ -132,7 +132,9 @@ fn a_peer_learned_only_through_libtorrent_pex_gets_connected() {
         &format!("127.0.0.1:{seed_port}"),
         "--download-limit=2000",
     ]);
-    let started = leech.wait_for("STARTED", deadline).expect("the leech starts");
+    let started = leech
+        .wait_for("STARTED", deadline)
+        .expect("the leech starts");
     let leech_port: u16 = started[8..].trim().parse().unwrap();
     leech
         .wait_for("CONNECTED", deadline)
