@@ -245,7 +245,7 @@ pub fn peer(data: &[u8]) {
     if mode & 16 != 0 {
         let mut ext = crate::sim::FakePeer::extended_handshake(
             Some(torrent.info.raw().len() as u64),
-            &bitshoal_core::ext::names::LOCAL_IDS[..],
+            bitshoal_core::ext::names::LOCAL_IDS,
         );
         ext.listen_port = Some(6881);
         sim.fake_send(fake, &[ext.to_message()]);
