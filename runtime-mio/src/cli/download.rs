@@ -182,7 +182,7 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
         .with_trackers(plan.trackers.clone());
     let torrent = client
         .add_torrent_with(add, args.output.clone())
-        .map_err(|e| Failure::bad_torrent(e.to_string()))?;
+        .map_err(transfer::add_failure)?;
     configure(&mut client, torrent, &args, &plan.priorities)?;
     let mut progress = Progress::new(&info, &plan.priorities, args.json, args.files);
     let mut run = Run {
