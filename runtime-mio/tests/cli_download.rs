@@ -1,6 +1,7 @@
 //! `bitshoal download`'s flags end to end on 127.0.0.1, with real processes: resume after
 //! kill -9 (no verified piece fetched twice, resume state outside the content folder), a full
-//! disk ending with exit 4, `--only`, `--files`, and the loopback rule for trackers.
+//! disk ending with exit 4, `--only`, `--files`, the loopback rule for trackers, and a client
+//! reach that refuses dials on both runtimes.
 
 mod common;
 
