@@ -180,6 +180,15 @@ impl Client {
         self.command(|s, now| s.resume(now, torrent))
     }
 
+    /// Asks the torrent's trackers for the swarm's counts (see `Session::scrape`); the answers
+    /// come as `Event::ScrapeResult` / `Event::ScrapeFailed`.
+    pub fn scrape(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
+        let now = self.event_loop.now();
+        let r = self.event_loop.session().scrape(now, torrent);
+        self.event_loop.dispatch(&mut self.pools);
+        r
+    }
+
     /// Opens a connection to a peer of `torrent`.
     pub fn connect(
         &mut self,

@@ -265,6 +265,14 @@ impl BlockingClient {
         self.command(|s, now| s.resume(now, torrent))
     }
 
+    /// Asks the torrent's trackers for the swarm's counts (see `Session::scrape`); the answers
+    /// come as `Event::ScrapeResult` / `Event::ScrapeFailed`.
+    pub fn scrape(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
+        let r = self.session.scrape(self.now(), torrent);
+        self.dispatch();
+        r
+    }
+
     /// Opens a connection to a peer of `torrent`.
     pub fn connect(
         &mut self,
