@@ -213,10 +213,51 @@ impl Opentracker {
             .args(["-d", self.dir.path().to_str().unwrap(), "-w", "whitelist"]);
         self.process = Some(Proc::start("opentracker", command));
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(10);
         assert!(
-            wait_listening(addr, Instant::now() + Duration::from_secs(10)),
+            wait_listening(addr, deadline),
             "opentracker did not start on {addr}"
         );
+        // opentracker loads its whitelist on a thread of its own after it starts listening:
+        // wait until it serves the first hash (a `stopped` announce leaves no peer behind).
+        if let Some(first) = hashes.first() {
+            let hash = unhex(first.as_ref());
+            while !self.accepts(hash) {
+                assert!(
+                    Instant::now() < deadline,
+                    "opentracker never loaded its whitelist"
+                );
+                std::thread::sleep(Duration::from_millis(20)); // a bounded readiness poll
+            }
+        }
+    }
+
+    /// Whether the tracker answers an announce for `hash` without a failure (a `stopped`
+    /// announce, so no peer is added).
+    fn accepts(&self, hash: [u8; 20]) -> bool {
+        let query = format!(
+            "/announce?info_hash={}&peer_id=-XX0000-000000000000&port=1&uploaded=0\
+             &downloaded=0&left=0&event=stopped&compact=1",
+            percent_encoding::percent_encode(&hash, percent_encoding::NON_ALPHANUMERIC)
+        );
+        self.get(&query)
+            .is_some_and(|body| !body.windows(7).any(|w| w == b"failure"))
+    }
+
+    /// The body of an HTTP GET of `path_and_query` from the tracker.
+    fn get(&self, path_and_query: &str) -> Option<Vec<u8>> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(
+            stream,
+            "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).ok()?;
+        let body_at = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        Some(response.split_off(body_at))
     }
 }
 
@@ -237,19 +278,9 @@ impl Opentracker {
     /// `(complete, incomplete)` peers the tracker knows for a 20-byte info-hash, from an HTTP
     /// scrape; `None` if the scrape failed.
     pub fn scrape(&self, hash: [u8; 20]) -> Option<(i64, i64)> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
         let query = percent_encoding::percent_encode(&hash, percent_encoding::NON_ALPHANUMERIC);
-        write!(
-            stream,
-            "GET /scrape?info_hash={query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
-        )
-        .ok()?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).ok()?;
-        let body_at = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-        let value = bitshoal_core::bencode::decode(&response[body_at..]).ok()?;
+        let body = self.get(&format!("/scrape?info_hash={query}"))?;
+        let value = bitshoal_core::bencode::decode(&body).ok()?;
         let files = value.as_dict()?.get(b"files")?.as_dict()?;
         let entry = files.get(&hash)?.as_dict()?;
         Some((
@@ -277,6 +308,18 @@ impl Opentracker {
         }
         false
     }
+}
+
+/// 20 bytes from 40 hex digits (zeros where the text is not hex).
+fn unhex(text: &str) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = text
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    out
 }
 
 /// Lower-case hex.
