@@ -116,23 +116,43 @@ impl PeerConn {
         };
         match message {
             Message::Bitfield(bytes) => {
-                if !first {
+                if !first && !self.set_announced {
                     return violation(Violation::BitfieldNotFirst);
                 }
-                pending.base = PendingBase::Bitfield(bytes);
+                if first {
+                    self.set_announced = true;
+                    pending.base = PendingBase::Bitfield(bytes);
+                } else {
+                    // Announced again (aria2 does): pieces never leave, so unite the two.
+                    pending.base = match std::mem::take(&mut pending.base) {
+                        PendingBase::Bitfield(old) if old.len() == bytes.len() => {
+                            let united: Vec<u8> =
+                                old.iter().zip(&bytes[..]).map(|(a, b)| a | b).collect();
+                            PendingBase::Bitfield(Bytes::from(united))
+                        }
+                        PendingBase::Nothing => PendingBase::Bitfield(bytes),
+                        other => other,
+                    };
+                }
             }
             Message::HaveAll | Message::HaveNone => {
                 if !fast {
                     return violation(Violation::FastNotNegotiated);
                 }
-                if !first {
+                if !first && !self.set_announced {
                     return violation(Violation::BitfieldNotFirst);
                 }
-                pending.base = if matches!(message, Message::HaveAll) {
-                    PendingBase::All
-                } else {
-                    PendingBase::Nothing
-                };
+                let all = matches!(message, Message::HaveAll);
+                if first {
+                    self.set_announced = true;
+                    pending.base = if all {
+                        PendingBase::All
+                    } else {
+                        PendingBase::Nothing
+                    };
+                } else if all {
+                    pending.base = PendingBase::All;
+                }
             }
             Message::Have(i) if pending.haves.len() < MAX_PENDING_HAVES => pending.haves.push(i),
             Message::Request(r) => {
