@@ -42,7 +42,7 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 pub(crate) struct DownloadArgs {
     /// The .torrent file, or a magnet link (`magnet:?xt=...`; BEP 9: the metadata comes from
     /// the link's peers and trackers and any --peer, and is saved as
-    /// DIR/.bitshoal/<info-hash>.torrent).
+    /// `DIR/.bitshoal/<info-hash>.torrent`).
     torrent: String,
     /// The directory the content goes under (as `DIR/<name>`).
     #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
