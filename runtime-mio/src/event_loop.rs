@@ -23,7 +23,7 @@
 //! [`Input::Flushed`], which it uses to decide whether to read more blocks for that peer.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
@@ -47,8 +47,19 @@ const FIRST_CONN: usize = 3;
 /// The largest UDP datagram we read (the IPv4 maximum payload).
 const MAX_DATAGRAM: usize = 65_536;
 
-/// How much one read call asks for; reads repeat until the socket would block.
-const READ_CHUNK: usize = 64 * 1024;
+/// The largest receive buffer of a connection. Reads fill a buffer front to back and each
+/// read's bytes are cut off its front (`split_to`), so consecutive reads sit side by side in one
+/// allocation: a message split across two reads is joined without a copy (the peer machine's
+/// `BytesMut::unsplit` of adjacent halves), and piece blocks leave as slices of it.
+const MAX_READ_BUFFER: usize = 256 * 1024;
+
+/// The smallest receive buffer: what a quiet connection gets. A read that fills what was left
+/// of its buffer doubles the next buffer's size (up to [`MAX_READ_BUFFER`]); a read of less than
+/// a quarter of this halves it.
+const MIN_READ_BUFFER: usize = 16 * 1024;
+
+/// A connection starts a fresh receive buffer when less than this is left of the current one.
+const MIN_READ: usize = 8 * 1024;
 
 /// Where the loop sends disk and hash jobs. Implementations run them (on worker threads, or
 /// inline in tests) and send each completion back as an [`Input`] through the channel from
@@ -94,6 +105,11 @@ struct Connection {
     queue: VecDeque<Bytes>,
     /// Whether the session has been told the queue is empty since it last grew.
     flushed: bool,
+    /// What is left of the receive buffer (see [`MAX_READ_BUFFER`]): no bytes, the capacity
+    /// the next read fills.
+    recv: BytesMut,
+    /// The size of the next receive buffer.
+    recv_size: usize,
 }
 
 /// The reference runtime: a session, its sockets, and its clock.
@@ -380,6 +396,8 @@ impl EventLoop {
             connecting,
             queue: VecDeque::new(),
             flushed: true,
+            recv: BytesMut::new(),
+            recv_size: MIN_READ_BUFFER,
         });
         self.by_conn.insert(conn, key);
     }
@@ -422,17 +440,27 @@ impl EventLoop {
                 return;
             }
             let conn = c.conn;
-            let mut buf = BytesMut::with_capacity(READ_CHUNK);
-            buf.resize(READ_CHUNK, 0);
-            match c.stream.read(&mut buf) {
+            if c.recv.capacity() < MIN_READ {
+                c.recv = BytesMut::with_capacity(c.recv_size);
+            }
+            let asked = c.recv.capacity();
+            let result = read_into_spare(&c.stream, &mut c.recv);
+            if let Ok(n) = result {
+                if n == asked {
+                    c.recv_size = (c.recv_size * 2).min(MAX_READ_BUFFER);
+                } else if n < MIN_READ_BUFFER / 4 {
+                    c.recv_size = (c.recv_size / 2).max(MIN_READ_BUFFER);
+                }
+            }
+            match result {
                 Ok(0) => {
                     self.close_from_network(conn);
                     self.dispatch(jobs);
                     return;
                 }
                 Ok(n) => {
-                    buf.truncate(n);
-                    self.feed(Input::Received { conn, data: buf });
+                    let data = c.recv.split_to(n);
+                    self.feed(Input::Received { conn, data });
                     self.dispatch(jobs);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -517,6 +545,18 @@ impl EventLoop {
         self.drop_conn(conn);
         self.feed(Input::Closed { conn });
     }
+}
+
+/// Reads from `stream` into the spare capacity of `buf` (empty, with room), without zeroing it
+/// first, and makes the bytes read part of `buf`. Returns how many were read.
+fn read_into_spare(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    debug_assert!(buf.is_empty());
+    let (read, _) = rustix::io::read(stream, buf.spare_capacity_mut())?;
+    let n = read.len();
+    // SAFETY: `read(2)` initialised the first `n` bytes of the spare capacity (rustix hands
+    // back exactly those as `read`), and `n` is at most the spare capacity.
+    unsafe { buf.set_len(n) };
+    Ok(n)
 }
 
 /// The UDP socket: on the listener's IP and port when that port is free for UDP, else on an
