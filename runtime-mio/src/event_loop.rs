@@ -26,6 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, Write};
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration as StdDuration;
 
@@ -51,7 +52,10 @@ const MAX_DATAGRAM: usize = 65_536;
 /// read's bytes are cut off its front (`split_to`), so consecutive reads sit side by side in one
 /// allocation: a message split across two reads is joined without a copy (the peer machine's
 /// `BytesMut::unsplit` of adjacent halves), and piece blocks leave as slices of it.
-const MAX_READ_BUFFER: usize = 256 * 1024;
+///
+/// Kept under glibc's default `mmap` threshold (128 KiB) so buffers come from the heap and are
+/// reused warm: freshly mapped ones cost a page fault per 4 KiB the kernel copies into.
+const MAX_READ_BUFFER: usize = 120 * 1024;
 
 /// The smallest receive buffer: what a quiet connection gets. A read that fills what was left
 /// of its buffer doubles the next buffer's size (up to [`MAX_READ_BUFFER`]); a read of less than
@@ -77,6 +81,9 @@ pub trait JobSink {
 pub struct CompletionSender {
     tx: mpsc::Sender<Input>,
     waker: Arc<Waker>,
+    /// Set by the first completion sent since the loop last looked at the channel: later ones
+    /// need not wake it again (one `eventfd` write per batch of completions, not per job).
+    woken: Arc<AtomicBool>,
 }
 
 impl CompletionSender {
@@ -90,8 +97,12 @@ impl CompletionSender {
         if self.tx.send(input).is_err() {
             return false;
         }
-        // A failed wake means the poll is gone too; the send above already says so next time.
-        let _ = self.waker.wake();
+        // The loop clears `woken` before it drains the channel, so a completion sent after that
+        // drain always finds it clear and wakes the loop (SeqCst orders the send before it).
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            // A failed wake means the poll is gone too; the send above says so next time.
+            let _ = self.waker.wake();
+        }
         true
     }
 }
@@ -164,9 +175,11 @@ impl EventLoop {
         poll.registry()
             .register(&mut udp, UDP, Interest::READABLE)?;
         let (tx, completions) = mpsc::channel();
+        let woken = Arc::new(AtomicBool::new(false));
         let to_loop = CompletionSender {
             tx: tx.clone(),
             waker: Arc::clone(&waker),
+            woken: Arc::clone(&woken),
         };
         let net = NetServices::new(Sink::new(move |completion| {
             if let Completion::Input(input) = completion {
@@ -183,7 +196,7 @@ impl EventLoop {
             conns: Slab::new(),
             by_conn: HashMap::new(),
             completions,
-            sender: CompletionSender { tx, waker },
+            sender: CompletionSender { tx, waker, woken },
             epoch: std::time::Instant::now(),
             app_events: Vec::new(),
             deferred: VecDeque::new(),
@@ -263,6 +276,7 @@ impl EventLoop {
                 }
             }
         }
+        self.sender.woken.store(false, Ordering::SeqCst);
         while let Ok(input) = self.completions.try_recv() {
             self.feed(input);
             self.dispatch(jobs);
