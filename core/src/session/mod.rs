@@ -7,6 +7,7 @@ mod dht;
 mod engine;
 mod io;
 mod lifecycle;
+mod scrape;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -511,8 +512,7 @@ impl Session {
         } else {
             self.note_state(id);
         }
-        // Announced at once: peers the trackers return are dialled when the torrent is active
-        // (after a check), and the next regular announce brings more.
+        // Announced once the torrent is active (at once, or after the check).
         self.trackers_start(now, id, &trackers);
         self.dht_torrent_added(now, id);
         Ok(id)
