@@ -16,7 +16,8 @@
 //!   trackers) is announced when added and every `announce_interval` after: a `get_peers`
 //!   lookup whose peers are dialled like a tracker's, then `announce_peer` with our listen
 //!   port (without a listen port, only the lookup). A lookup that reached no node (the table
-//!   was still empty) is retried after [`RETRY_EMPTY`]; when the bootstrap finishes, every
+//!   was still empty) is retried after `RETRY_EMPTY` (15 s), one that found no peer for an
+//!   unfinished torrent after `RETRY_NO_PEERS` (a minute); when the bootstrap finishes, every
 //!   torrent is announced again at once.
 //! - **Peers' DHT ports**: we set the DHT bit in the handshake and send our port (BEP 5
 //!   `port`) to peers that set it too; a peer's `port` message makes the node ping that
@@ -42,6 +43,9 @@ pub const PUBLIC_ROUTERS: [&str; 3] = [
 
 /// How soon a torrent's lookup is retried when it reached no node.
 pub(super) const RETRY_EMPTY: Duration = Duration::from_secs(15);
+
+/// How soon an unfinished torrent's lookup is retried when it found no peer.
+pub(super) const RETRY_NO_PEERS: Duration = Duration::from_secs(60);
 
 /// How the session runs its DHT node: [`Config::dht`](super::Config::dht).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -330,10 +334,14 @@ impl Session {
                 let Some(torrent) = dht.lookups.remove(&lookup) else {
                     return;
                 };
+                let finished = self.torrents.get(torrent.0).is_none_or(|t| t.finished);
                 if let Some(t) = dht.torrents.get_mut(&torrent) {
                     t.lookup = None;
                     if stats.responses == 0 {
                         t.next = now + RETRY_EMPTY;
+                    } else if stats.peers == 0 && !finished {
+                        // Still looking for a first peer: ask again soon, not in 15 minutes.
+                        t.next = t.next.min(now + RETRY_NO_PEERS);
                     }
                 }
             }
