@@ -16,7 +16,7 @@
 //!   trackers) is announced when added and every `announce_interval` after: a `get_peers`
 //!   lookup whose peers are dialled like a tracker's, then `announce_peer` with our listen
 //!   port (without a listen port, only the lookup). A lookup that reached no node (the table
-//!   was still empty) is retried after `RETRY_EMPTY` (15 s), one that found no peer for an
+//!   was still empty) is retried once the table has a node, or after `RETRY_EMPTY` (15 s); one that found no peer for an
 //!   unfinished torrent after `RETRY_NO_PEERS` (a minute); when the bootstrap finishes, every
 //!   torrent is announced again at once.
 //! - **Peers' DHT ports**: we set the DHT bit in the handshake and send our port (BEP 5
@@ -78,6 +78,8 @@ struct DhtTorrent {
     info_hash: InfoHashV1,
     next: Instant,
     lookup: Option<LookupId>,
+    /// The last lookup reached no node: go again as soon as the table has one.
+    reached_nobody: bool,
 }
 
 /// The session's DHT state.
@@ -227,6 +229,15 @@ impl Session {
         if node.poll_timeout().is_some_and(|t| t <= now) {
             node.handle_timeout(now);
         }
+        let known = node.routing_table(false).len() + node.routing_table(true).len();
+        for t in dht
+            .torrents
+            .values_mut()
+            .filter(|t| t.reached_nobody && known > 0)
+        {
+            t.reached_nobody = false;
+            t.next = t.next.min(now);
+        }
         let due: Vec<TorrentId> = dht
             .torrents
             .iter()
@@ -257,6 +268,7 @@ impl Session {
                 info_hash,
                 next: now,
                 lookup: None,
+                reached_nobody: false,
             },
         );
         self.dht_announce(now, torrent);
@@ -337,6 +349,7 @@ impl Session {
                 let finished = self.torrents.get(torrent.0).is_none_or(|t| t.finished);
                 if let Some(t) = dht.torrents.get_mut(&torrent) {
                     t.lookup = None;
+                    t.reached_nobody = stats.responses == 0;
                     if stats.responses == 0 {
                         t.next = now + RETRY_EMPTY;
                     } else if stats.peers == 0 && !finished {
