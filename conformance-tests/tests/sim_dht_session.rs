@@ -4,7 +4,9 @@
 
 use std::net::SocketAddr;
 
-use bitshoal_conformance::sim::{NodeConfig, NodeId, Sim, TestTorrent, TorrentSpec};
+use bitshoal_conformance::sim::{
+    NetworkRequest, NodeConfig, NodeId, Sim, TestTorrent, TorrentSpec, TrackerConfig,
+};
 use bitshoal_core::session::{Config, DhtSettings};
 use bitshoal_core::time::Duration;
 
@@ -132,4 +134,60 @@ fn sessions_without_dht_send_no_krpc_and_the_node_id_survives_a_restart() {
     assert_eq!(node.node_id(), state.id);
     // With no bootstrap nodes, it joined through the saved contacts.
     assert!(node.routing_table(false).get(&router_addr).is_some());
+}
+
+#[test]
+fn a_private_torrent_stays_off_the_dht_while_udp_trackers_share_the_socket() {
+    let mut sim = Sim::new(908);
+    let t = TestTorrent::build_private(sim.rng(), &TorrentSpec::single(200_000, 16 * 1024));
+    let tracker = sim.add_tracker(TrackerConfig::default());
+    let tiers = vec![vec![sim.tracker(tracker).udp_url()]];
+    let router = dht_node(&mut sim, &[]);
+    let router_addr = sim.node(router).addr();
+    let seed = dht_node(&mut sim, &[router_addr]);
+    let leech = dht_node(&mut sim, &[router_addr]);
+    sim.run_for(Duration::from_secs(5)).unwrap();
+    sim.seed_torrent_with_trackers(seed, &t, tiers.clone());
+    let id = sim.add_torrent_with_trackers(leech, &t, tiers);
+    // The UDP tracker's answers reach the tracker client, not the DHT, on the shared socket.
+    sim.run_until(|s| s.node(leech).is_finished(id), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    sim.run_for(Duration::from_secs(60)).unwrap();
+    let ih = t.info.hashes().wire_id();
+    for n in [router, seed, leech] {
+        let node = sim.node(n).session().dht_node().unwrap();
+        assert!(node.routing_table(false).len() >= 1, "{n:?} is in the DHT");
+        assert_eq!(
+            node.counters().malformed,
+            0,
+            "{n:?} got no tracker datagram"
+        );
+        let mut rng = bitshoal_core::rng::Rng::from_seed(1);
+        assert!(
+            node.store()
+                .peers(&ih, false, false, 10, &mut rng)
+                .is_empty(),
+            "BEP 27: nobody announced the private torrent to {n:?}"
+        );
+    }
+    // No DHT datagram went to the tracker.
+    let tracker_addr = sim.tracker(tracker).addr();
+    for n in [seed, leech] {
+        let dht_to_tracker = sim
+            .node(n)
+            .network_requests()
+            .iter()
+            .filter(|(_, r)| matches!(r, NetworkRequest::Datagram(to) if *to == tracker_addr))
+            .count();
+        let log = sim
+            .tracker(tracker)
+            .log()
+            .iter()
+            .filter(|r| r.node == n)
+            .count();
+        assert_eq!(
+            dht_to_tracker, log,
+            "{n:?}: every datagram to the tracker was a tracker request"
+        );
+    }
 }

@@ -344,6 +344,31 @@ mod tests {
     }
 
     #[test]
+    fn dht_settings_use_the_public_routers_only_off_loopback() {
+        let open = plan("0.0.0.0:6881", Discovery::default())
+            .dht_settings()
+            .unwrap();
+        assert_eq!(open.bootstrap, PUBLIC_ROUTERS.map(String::from).to_vec());
+        assert_eq!(
+            plan("127.0.0.1:0", Discovery::default()).dht_settings(),
+            None
+        );
+        let named = Discovery {
+            dht_bootstrap: vec!["127.0.0.1:7000".into()],
+            ..Discovery::default()
+        };
+        let loopback = plan("127.0.0.1:0", named.clone()).dht_settings().unwrap();
+        assert_eq!(loopback.bootstrap, vec!["127.0.0.1:7000".to_string()]);
+        let elsewhere = plan("0.0.0.0:6881", named).dht_settings().unwrap();
+        assert_eq!(elsewhere.bootstrap, vec!["127.0.0.1:7000".to_string()]);
+        let off = Discovery {
+            no_dht: true,
+            ..Discovery::default()
+        };
+        assert_eq!(plan("0.0.0.0:6881", off).dht_settings(), None);
+    }
+
+    #[test]
     fn other_listen_addresses_follow_the_switches() {
         let p = plan("0.0.0.0:6881", Discovery::default());
         assert!(p.dht && p.lsd && p.upnp && p.natpmp && !p.loopback_only);
