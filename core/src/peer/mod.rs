@@ -521,6 +521,13 @@ impl PeerConn {
         }
     }
 
+    /// BEP 5: sends our DHT port, if both sides set the DHT bit in the handshake.
+    pub(crate) fn send_dht_port(&mut self, port: u16) {
+        if self.is_established() && self.shared.contains(Reserved::DHT) {
+            self.queue(&Message::Port(port));
+        }
+    }
+
     /// Tells the peer whether we want anything it has.
     pub(crate) fn set_interested(&mut self, interested: bool) {
         if !self.is_established() || self.am_interested == interested {
