@@ -16,11 +16,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use bitshoal_conformance::interop::{available, Proc};
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::create::Version;
 use bitshoal_core::session::{Config, DhtSettings};
 use bitshoal_mio::client::{Client, ClientConfig, ClientEvent};
-use interop_common::{assert_same_tree, available, make_payload, make_torrent, Proc};
+use interop_common::{assert_same, make_payload, make_torrent, Shape};
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -39,7 +40,7 @@ fn lt_dht(args: &[&str]) -> Proc {
     command
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/lt_dht.py"))
         .args(args);
-    Proc::start(command)
+    Proc::start("lt_dht", command)
 }
 
 /// A bitshoal client on `ip` with the DHT on, bootstrapping from `bootstrap` (loopback).
@@ -66,7 +67,7 @@ fn bitshoal_finds_a_libtorrent_seed_through_the_dht() {
     }
     let work = tempfile::tempdir().unwrap();
     let payload = work.path().join("seed/payload");
-    make_payload(&payload, 11);
+    make_payload(&payload, Shape::Multi, 11);
     let (torrent_path, info) = make_torrent(&payload, Version::V1);
     let deadline = Instant::now() + Duration::from_secs(80);
     let lt = lt_dht(&[
@@ -99,7 +100,7 @@ fn bitshoal_finds_a_libtorrent_seed_through_the_dht() {
                 _ => {}
             }
         }
-        while let Some(line) = lt.try_line() {
+        for line in lt.drain() {
             eprintln!("libtorrent: {line}");
         }
     }
@@ -116,7 +117,7 @@ fn bitshoal_finds_a_libtorrent_seed_through_the_dht() {
         nodes >= 2,
         "bitshoal's table holds libtorrent nodes: {nodes}"
     );
-    assert_same_tree(&payload, &dir.join("payload"));
+    assert_same(&payload, &dir.join("payload"), false);
 }
 
 #[test]
@@ -126,7 +127,7 @@ fn libtorrent_finds_a_torrent_bitshoal_announced() {
     }
     let work = tempfile::tempdir().unwrap();
     let payload = work.path().join("seed/payload");
-    make_payload(&payload, 12);
+    make_payload(&payload, Shape::Multi, 12);
     let (torrent_path, info) = make_torrent(&payload, Version::V1);
     let pieces = info.layout().piece_count();
     // bitshoal seeds and is the DHT's bootstrap node.
@@ -148,7 +149,7 @@ fn libtorrent_finds_a_torrent_bitshoal_announced() {
     let mut done = false;
     while !done && Instant::now() < deadline {
         bitshoal.turn(Duration::from_millis(50)).unwrap();
-        while let Some(line) = lt.try_line() {
+        for line in lt.drain() {
             if line.starts_with("DONE") {
                 done = true;
             } else {
@@ -167,5 +168,5 @@ fn libtorrent_finds_a_torrent_bitshoal_announced() {
         "libtorrent nodes joined through bitshoal: {nodes}"
     );
     drop(lt);
-    assert_same_tree(&payload, &lt_dir.join("payload"));
+    assert_same(&payload, &lt_dir.join("payload"), false);
 }
