@@ -27,7 +27,7 @@ use super::metadata::MagnetFetch;
 use super::{CommandError, Session};
 use crate::ext::donthave::DontHave;
 use crate::ext::upload_only::UploadOnly;
-use crate::ext::{names, peer_priority, PexFlags, PexMessage, PexState};
+use crate::ext::{names, PexFlags, PexMessage, PexState};
 use crate::id::{ConnId, TorrentId};
 use crate::time::{Duration, Instant};
 use crate::wire::ExtendedHandshake;
@@ -58,6 +58,8 @@ pub(super) struct ExtState {
     pub(super) our_ip: Option<IpAddr>,
     /// Holepunch and tracker exchange.
     pub(super) more: super::ext_more::ExtMore,
+    /// BEP 16 superseeding.
+    pub(super) superseed: super::superseed::SuperSeeds,
 }
 
 /// One connection's extension state.
@@ -89,6 +91,8 @@ impl Session {
         self.torrents
             .get(torrent.0)
             .is_some_and(|t| t.finished && t.have.is_full())
+            // BEP 16: a superseeding seed passes for a peer with nothing.
+            && !self.is_superseeding(torrent)
     }
 
     /// The established connections of a torrent, magnet or not.
@@ -107,8 +111,17 @@ impl Session {
     /// Our extension handshake for a connection of `torrent`: the extensions we speak (not
     /// `ut_pex` and `lt_tex` for a private torrent, BEP 27), the metadata size once known
     /// (BEP 9), whether we only upload (BEP 21).
-    pub(super) fn extended_handshake_for(&self, torrent: TorrentId) -> ExtendedHandshake {
+    pub(super) fn extended_handshake_for(
+        &self,
+        torrent: TorrentId,
+        conn: ConnId,
+    ) -> ExtendedHandshake {
         let mut ext = self.extended_handshake();
+        // BEP 10 `yourip`: the peer's address as we see it (an IPv4-mapped one as IPv4).
+        ext.your_ip = self
+            .conns
+            .get(conn.0)
+            .map(|c| c.peer.addr().ip().to_canonical());
         let private = self.is_private(torrent);
         for &(name, id) in names::LOCAL_IDS {
             if private && (name == names::UT_PEX || name == names::LT_TEX) {
@@ -124,10 +137,11 @@ impl Session {
     }
 
     /// A connection completed the handshake.
-    pub(super) fn ext_conn_established(&mut self, _now: Instant, torrent: TorrentId, conn: ConnId) {
+    pub(super) fn ext_conn_established(&mut self, now: Instant, torrent: TorrentId, conn: ConnId) {
         let upload_only = self.upload_only(torrent);
         let e = self.ext.conns.entry(conn).or_default();
         e.sent_upload_only = Some(upload_only);
+        self.superseed_established(now, torrent, conn);
     }
 
     /// A connection closed.
@@ -136,9 +150,14 @@ impl Session {
         now: Instant,
         torrent: Option<TorrentId>,
         conn: ConnId,
+        failed_dial: Option<SocketAddr>,
     ) {
         self.ext.conns.remove(&conn);
         self.ext_more_conn_closed(conn);
+        self.superseed_conn_closed(torrent, conn);
+        if let (Some(torrent), Some(addr)) = (torrent, failed_dial) {
+            self.holepunch_after_failed_dial(now, torrent, addr);
+        }
         if let Some(torrent) = torrent {
             self.magnet_conn_closed(now, torrent, conn);
         }
@@ -322,11 +341,12 @@ impl Session {
                 fresh.push(addr);
             }
         }
-        // BEP 40: the peers with the highest priority for us first.
-        if let Some(ip) = self.ext.our_ip {
-            let ours = SocketAddr::new(ip, self.config.listen_port.unwrap_or(0));
-            fresh.sort_by_key(|a| std::cmp::Reverse(peer_priority(ours, *a)));
+        for &(addr, flags) in &message.added {
+            if fresh.contains(&addr) {
+                self.note_pex_source(torrent, addr, flags, conn);
+            }
         }
+        // BEP 40 order: dial_peers ranks them.
         self.dial_peers(now, torrent, &fresh);
     }
 

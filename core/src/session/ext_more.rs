@@ -12,6 +12,9 @@
 //!   rendezvous we asked for, a tracker): a relay cannot make us connect anywhere it likes.
 //!   At most [`MAX_HOLEPUNCH_CONNECTS`] per relay connection are acted on.
 //! - **Errors** end our pending rendezvous for that address.
+//! - **Automatically**: when dialling a peer that PEX listed with the holepunch flag (0x08)
+//!   fails, we ask the peer whose PEX named it to relay a rendezvous, once per address (at
+//!   most [`MAX_PEX_SOURCES`] such sources are remembered).
 //!
 //! # Tracker exchange (BEP 28)
 //!
@@ -20,15 +23,15 @@
 //! tell us are added, each as a tier of its own, up to [`MAX_TEX_TRACKERS`] per torrent, and
 //! only `http`, `https` and `udp` URLs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 
 use super::{ConnectError, Session};
 use crate::ext::holepunch::{HolepunchError, HolepunchMessage};
-use crate::ext::names;
 use crate::ext::tex::{TexMessage, TexState};
+use crate::ext::{names, PexFlags};
 use crate::id::{ConnId, TorrentId};
 use crate::time::{Duration, Instant};
 use crate::tracker::TrackerUrl;
@@ -37,6 +40,9 @@ use crate::tracker::TrackerUrl;
 pub const MAX_TEX_TRACKERS: usize = 10;
 /// The most `connect` messages acted on per relay connection.
 pub const MAX_HOLEPUNCH_CONNECTS: u32 = 32;
+/// The most (torrent, address) pairs whose PEX source is remembered for holepunching, and
+/// the most addresses remembered as already punched.
+pub const MAX_PEX_SOURCES: usize = 4096;
 /// How long a rendezvous we asked for waits for its `connect`.
 const RENDEZVOUS_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often tracker exchange looks for trackers to tell.
@@ -54,6 +60,13 @@ pub(super) struct ExtMore {
     /// Trackers added from tracker exchange, per torrent.
     tex_added: BTreeMap<TorrentId, usize>,
     next_tex: Option<Instant>,
+    /// Which connection's PEX told us of a peer flagged as reachable by holepunch, per
+    /// torrent and address: the relay to ask when dialling it fails.
+    pex_source: BTreeMap<(TorrentId, SocketAddr), ConnId>,
+    /// Addresses we already asked a relay about after a failed dial (never twice).
+    punched: BTreeSet<(TorrentId, SocketAddr)>,
+    /// BEP 40: when each torrent last dropped a peer for a better-ranked candidate.
+    pub(super) evictions: super::priority::Evictions,
 }
 
 impl Session {
@@ -67,6 +80,16 @@ impl Session {
         target: SocketAddr,
     ) -> Result<(), ConnectError> {
         self.assert_drained();
+        self.rendezvous_via(now, relay, target)
+    }
+
+    /// Sends `rendezvous` for `target` to `relay` (see [`Session::holepunch`]).
+    fn rendezvous_via(
+        &mut self,
+        now: Instant,
+        relay: ConnId,
+        target: SocketAddr,
+    ) -> Result<(), ConnectError> {
         let c = self
             .conns
             .get_mut(relay.0)
@@ -286,6 +309,48 @@ impl Session {
     pub(super) fn ext_more_conn_closed(&mut self, conn: ConnId) {
         self.ext.more.tex.remove(&conn);
         self.ext.more.connects.remove(&conn);
+        self.ext.more.pex_source.retain(|_, source| *source != conn);
+    }
+
+    /// PEX from `source` named `addr` with `flags`: remember who to ask for a rendezvous
+    /// should dialling it fail (BEP 55 flag 0x08).
+    pub(super) fn note_pex_source(
+        &mut self,
+        torrent: TorrentId,
+        addr: SocketAddr,
+        flags: PexFlags,
+        source: ConnId,
+    ) {
+        let sources = &mut self.ext.more.pex_source;
+        if flags.contains(PexFlags::HOLEPUNCH)
+            && (sources.len() < MAX_PEX_SOURCES || sources.contains_key(&(torrent, addr)))
+        {
+            sources.insert((torrent, addr), source);
+        }
+    }
+
+    /// Dialling `addr` for `torrent` failed: if PEX named it as reachable by holepunch, ask
+    /// the peer that named it to relay a rendezvous (BEP 55), once per address.
+    pub(super) fn holepunch_after_failed_dial(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        addr: SocketAddr,
+    ) {
+        let Some(&relay) = self.ext.more.pex_source.get(&(torrent, addr)) else {
+            return;
+        };
+        let punched = &mut self.ext.more.punched;
+        if punched.contains(&(torrent, addr)) || punched.len() >= MAX_PEX_SOURCES {
+            return;
+        }
+        let live = self
+            .conns
+            .get(relay.0)
+            .is_some_and(|c| c.torrent == Some(torrent));
+        if live && self.rendezvous_via(now, relay, addr).is_ok() {
+            self.ext.more.punched.insert((torrent, addr));
+        }
     }
 
     /// The earliest holepunch or tracker-exchange deadline.

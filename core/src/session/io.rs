@@ -74,6 +74,14 @@ pub enum Input {
         /// The payload.
         data: Bytes,
     },
+    /// A datagram arrived on the local service discovery socket (BEP 14 multicast; see
+    /// [`Config::lsd`](super::Config::lsd)).
+    LsdDatagram {
+        /// The sender.
+        from: SocketAddr,
+        /// The payload.
+        data: Bytes,
+    },
     /// A host name lookup asked for with [`Output::Resolve`] finished.
     Resolved {
         /// The lookup's id.
@@ -136,6 +144,14 @@ pub enum Output {
     /// Send a datagram from the session's UDP socket.
     SendDatagram {
         /// The destination.
+        to: SocketAddr,
+        /// The payload.
+        data: Bytes,
+    },
+    /// Send a BEP 14 announce to a multicast group from the local service discovery socket
+    /// (on every interface of the group's family the runtime joined; drop it if none).
+    SendLsd {
+        /// The group (`239.192.152.143:6771` or `[ff15::efc0:988f]:6771`).
         to: SocketAddr,
         /// The payload.
         data: Bytes,

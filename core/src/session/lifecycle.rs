@@ -256,6 +256,8 @@ impl Session {
             .push_back(Output::Event(Event::StateChanged { torrent, state }));
         // BEP 21: peers hear whether we only upload now.
         self.ext_state_changed(self.clock, torrent);
+        // BEP 14: only active torrents are announced on the LAN.
+        self.lsd_sync(torrent);
     }
 
     /// Closes every connection of a torrent.

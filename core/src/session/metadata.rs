@@ -271,7 +271,7 @@ impl Session {
             self.close_conn(now, existing, DisconnectReason::DuplicatePeer, true);
         }
         let ours = Handshake::new(self.reserved(), &hashes, self.peer_id);
-        let extended = self.extended_handshake_for(torrent);
+        let extended = self.extended_handshake_for(torrent, conn);
         let c = self
             .conns
             .get_mut(conn.0)

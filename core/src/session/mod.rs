@@ -9,10 +9,15 @@ mod ext;
 mod ext_more;
 mod io;
 mod lifecycle;
+mod lsd;
 mod metadata;
+mod priority;
 mod scrape;
+mod superseed;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ext;
 #[cfg(test)]
 mod tests_lifecycle;
 mod trackers;
@@ -22,9 +27,11 @@ pub use crate::picker::Priority;
 pub use dht::{DhtSettings, PUBLIC_ROUTERS};
 pub use engine::CommandError;
 pub use ext::{MAX_LEARNED, MIN_PEX_GAP, PEX_CHECK_INTERVAL};
-pub use ext_more::{MAX_HOLEPUNCH_CONNECTS, MAX_TEX_TRACKERS};
+pub use ext_more::{MAX_HOLEPUNCH_CONNECTS, MAX_PEX_SOURCES, MAX_TEX_TRACKERS};
 pub use lifecycle::{CheckMode, TorrentState};
+pub use lsd::{LSD_PEER_GAP, MAX_LSD_DATAGRAMS_PER_MINUTE};
 pub use metadata::{AddMagnet, MAX_SERVED_PER_CONN};
+pub use priority::EVICT_INTERVAL;
 
 pub use io::{
     Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, HttpReply, Input, Output,
@@ -87,6 +94,10 @@ pub struct Config {
     pub client_name: String,
     /// The Mainline DHT (BEP 5) on the session's UDP socket; `None` (the default) is off.
     pub dht: Option<DhtSettings>,
+    /// BEP 14 local service discovery: announce public torrents to the LAN's multicast group
+    /// and dial the peers announced there (the runtime joins the group only when this is set).
+    /// Off by default.
+    pub lsd: bool,
 }
 
 impl Default for Config {
@@ -106,6 +117,7 @@ impl Default for Config {
             peer: PeerConfig::DEFAULT,
             client_name: concat!("bitshoal ", env!("CARGO_PKG_VERSION")).to_string(),
             dht: None,
+            lsd: false,
         }
     }
 }
@@ -434,6 +446,8 @@ pub struct Session {
     /// The extension protocol: magnet torrents fetching metadata, per-connection state.
     ext: ext::ExtState,
     dht: Option<dht::SessionDht>,
+    /// BEP 14 local service discovery.
+    lsd: lsd::SessionLsd,
 }
 
 impl Session {
@@ -471,6 +485,7 @@ impl Session {
             trackers: trackers::Trackers::new(tracker_key),
             ext: ext::ExtState::default(),
             dht: dht_settings.map(dht::SessionDht::new),
+            lsd: lsd::SessionLsd::default(),
         }
     }
 
@@ -547,6 +562,7 @@ impl Session {
         }
         self.trackers_stop(now, torrent);
         self.dht_torrent_removed(torrent);
+        self.lsd_sync_removed(torrent);
         self.by_wire_id.retain(|_, id| *id != torrent);
         let mut freed_reads = 0;
         let mut freed_writes = 0;
@@ -715,6 +731,7 @@ impl Session {
             .chain(self.trackers.deadline())
             .chain(self.ext_deadline())
             .chain(self.dht.as_ref().and_then(dht::SessionDht::deadline))
+            .chain(self.lsd_deadline())
             .min()
     }
 
@@ -768,6 +785,7 @@ impl Session {
                     self.tracker_datagram(now, from, &data);
                 }
             }
+            Input::LsdDatagram { from, data } => self.lsd_datagram(now, from, &data),
             Input::Resolved { req, result } => {
                 if !self.dht_resolved(now, req, &result) {
                     self.tracker_resolved(now, req, result);
@@ -816,6 +834,7 @@ impl Session {
         self.ext_timeout(now);
         self.trackers_after_input(now);
         self.dht_timeout(now);
+        self.lsd_timeout(now);
     }
 
     // ---- connections ---------------------------------------------------------------------
@@ -931,8 +950,8 @@ impl Session {
             .get(torrent.0)
             .ok_or(DisconnectReason::TorrentStopped)?;
         let ours = Handshake::new(self.reserved(), &t.info.hashes(), self.peer_id);
-        let extended = self.extended_handshake_for(torrent);
-        let have = t.have.clone();
+        let extended = self.extended_handshake_for(torrent, conn);
+        let have = self.superseed_announced(torrent, &t.have); // BEP 16
         let info_hash = t.info.hashes().wire_id();
         let piece_count = have.len();
         let c = self
@@ -1006,11 +1025,13 @@ impl Session {
                     if let Some(t) = self.torrents.get_mut(torrent.0) {
                         t.picker.replace_peer_pieces(&old, &new);
                     }
+                    self.superseed_peer_has(now, torrent, conn, None, Some(&new));
                 }
                 PeerEvent::Have { piece, now_full } => {
                     if let Some(t) = self.torrents.get_mut(torrent.0) {
                         t.picker.peer_has(piece, now_full);
                     }
+                    self.superseed_peer_has(now, torrent, conn, Some(piece), None);
                 }
                 PeerEvent::CanRequest | PeerEvent::WantsBlock(_) => {}
                 PeerEvent::InterestChanged => self.rechoke(now, torrent),
@@ -1194,6 +1215,7 @@ impl Session {
         if tell_runtime {
             self.outputs.push_back(Output::Close { conn });
         }
+        let failed_dial = (reason == DisconnectReason::ConnectFailed).then(|| c.peer.addr());
         self.outputs
             .push_back(Output::Event(Event::PeerDisconnected {
                 torrent: c.torrent,
@@ -1202,7 +1224,7 @@ impl Session {
                 reason,
             }));
         self.rate_waiters.retain(|w| *w != conn);
-        self.ext_conn_closed(now, c.torrent, conn);
+        self.ext_conn_closed(now, c.torrent, conn, failed_dial);
         if let Some(torrent) = c.torrent {
             self.rechoke(now, torrent);
             // Its upload slot may have gone to a peer that now needs reads and requests.

@@ -238,7 +238,7 @@ impl Pair {
                         });
                     self.feed(n, Input::HttpDone { req, result: reply }, &mut queue);
                 }
-                Output::SendDatagram { .. } | Output::Resolve { .. } => {}
+                Output::SendDatagram { .. } | Output::SendLsd { .. } | Output::Resolve { .. } => {}
             }
         }
     }

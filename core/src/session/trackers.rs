@@ -654,16 +654,23 @@ impl Session {
             .flat_map(|(_, c)| [Some(c.peer.addr()), super::ext_more::listen_addr(&c.peer)])
             .flatten()
             .collect();
-        let mut budget = self
-            .config
-            .max_peers_per_torrent
-            .saturating_sub(connected.len());
-        for &addr in peers {
-            if budget == 0 {
-                break;
-            }
+        // Connections, not addresses: one that dialled us is there under two.
+        let open = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.torrent == Some(torrent))
+            .count();
+        let mut budget = self.config.max_peers_per_torrent.saturating_sub(open);
+        // BEP 40: the best-ranked candidates first; at the limit, one may replace the worst.
+        for addr in self.by_priority(peers) {
             if connected.contains(&addr) || self.trackers.ourselves.contains(&addr) {
                 continue;
+            }
+            if budget == 0 {
+                if !self.evict_for(now, torrent, addr) {
+                    break;
+                }
+                budget = 1;
             }
             if self.connect_inner(now, torrent, addr).is_ok() {
                 budget -= 1;
