@@ -40,6 +40,7 @@
 pub mod dht;
 mod disk;
 mod fake_peer;
+mod multicast;
 pub mod net;
 mod swarm;
 mod torrent;
@@ -47,6 +48,7 @@ mod tracker;
 
 pub use disk::MemDisk;
 pub use fake_peer::{FakeConfig, FakePeer, MetadataServe, FAKE_UT_METADATA};
+pub use multicast::MulticastDatagram;
 pub use net::{HostRef, LinkProfile};
 pub use swarm::{Swarm, SwarmBuilder, SwarmNode};
 pub use torrent::{TestTorrent, TorrentSpec};
@@ -327,6 +329,10 @@ pub struct Sim {
     checks: Vec<(String, Check)>,
     /// Trackers (see the `tracker` module).
     pub(crate) trackers: Vec<SimTracker>,
+    /// Multicast group members (see the `multicast` module).
+    pub(crate) groups: BTreeMap<SocketAddr, BTreeSet<usize>>,
+    /// Every multicast datagram sent.
+    pub(crate) multicast_log: Vec<MulticastDatagram>,
 }
 
 impl fmt::Debug for Sim {
@@ -363,6 +369,8 @@ impl Sim {
             violation: None,
             checks: Vec::new(),
             trackers: Vec::new(),
+            groups: BTreeMap::new(),
+            multicast_log: Vec::new(),
         }
     }
 
@@ -1043,6 +1051,7 @@ impl Sim {
             output @ (Output::Http { .. }
             | Output::Resolve { .. }
             | Output::SendDatagram { .. }) => self.perform_network(host, output),
+            Output::SendLsd { to, data } => self.send_multicast(host, to, data),
             other => self.violate(format!("node {host}: unexpected output {other:?}")),
         }
     }
