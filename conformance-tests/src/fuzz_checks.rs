@@ -597,8 +597,11 @@ pub fn ext_misc(data: &[u8]) {
 
 /// BEP 14 LSD: a datagram that decodes re-encodes (for either group) to one that decodes to
 /// the same announce; an [`LsdAnnouncer`] given the datagram learns at most one peer per
-/// announced torrent, on the announced port.
+/// announced torrent, on the announced port; a session with LSD on, fed the datagram (and,
+/// when it decodes, the same announce naming the session's torrent), never panics and dials
+/// at most the one announced address.
 pub fn lsd(data: &[u8]) {
+    lsd_session(data);
     let Ok(announce) = LsdAnnounce::decode(data) else {
         return;
     };
@@ -626,4 +629,50 @@ pub fn lsd(data: &[u8]) {
         .expect("decoded once, decodes again");
     assert!(peers.len() <= announce.info_hashes.len());
     assert!(peers.iter().all(|p| p.addr.port() == announce.port));
+}
+
+/// The session half of [`lsd`]: a bare session (no simulator, so it stays cheap per input).
+fn lsd_session(data: &[u8]) {
+    use bitshoal_core::session::{AddTorrent, Config, Input, Output, Session};
+    static TORRENT: OnceLock<TestTorrent> = OnceLock::new();
+    let torrent = TORRENT.get_or_init(|| {
+        let mut rng = bitshoal_core::rng::Rng::from_seed(14);
+        TestTorrent::build(&mut rng, &TorrentSpec::single(16384, 16384))
+    });
+    let mut session = Session::new(Config {
+        lsd: true,
+        listen_port: Some(6881),
+        ..Config::default()
+    });
+    let mut now = Instant::ZERO;
+    let mut dialled = std::collections::BTreeSet::new();
+    let mut drain = |s: &mut Session| {
+        while let Some(out) = s.poll_output() {
+            if let Output::Connect { addr, .. } = out {
+                dialled.insert(addr);
+            }
+        }
+    };
+    if session
+        .add_torrent(now, AddTorrent::new(torrent.info.clone()))
+        .is_err()
+    {
+        panic!("a fresh torrent is accepted");
+    }
+    drain(&mut session);
+    let from: std::net::SocketAddr = "127.0.0.77:6771".parse().expect("an address");
+    let mut datagrams = vec![Bytes::copy_from_slice(data)];
+    if let Ok(mut announce) = LsdAnnounce::decode(data) {
+        announce.info_hashes[0] = torrent.info.hashes().wire_id();
+        let mut buf = Vec::new();
+        announce.encode(LsdGroup::V4, &mut buf);
+        datagrams.push(buf.into());
+    }
+    for data in datagrams {
+        now += Duration::from_millis(10);
+        session.handle_input(now, Input::LsdDatagram { from, data });
+        drain(&mut session);
+    }
+    assert!(dialled.len() <= 1, "{dialled:?}");
+    assert!(dialled.iter().all(|a| a.ip() == from.ip()));
 }
