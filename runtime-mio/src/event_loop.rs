@@ -44,6 +44,9 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const UDP: Token = Token(2);
 const FIRST_CONN: usize = 3;
+/// The BEP 14 multicast sockets (see `lsd`), at the top of the token space.
+const LSD_V4: Token = Token(usize::MAX - 1);
+const LSD_V6: Token = Token(usize::MAX - 2);
 
 /// The largest UDP datagram we read (the IPv4 maximum payload).
 const MAX_DATAGRAM: usize = 65_536;
@@ -143,6 +146,8 @@ pub struct EventLoop {
     deferred: VecDeque<Input>,
     /// Which addresses may be dialled and sent datagrams ([`EventLoop::set_reach`]).
     reach: Option<Reach>,
+    /// The BEP 14 sockets (IPv4, IPv6), open only when the session has LSD on.
+    lsd: (Option<UdpSocket>, Option<UdpSocket>),
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -176,6 +181,7 @@ impl EventLoop {
         let mut udp = bind_udp(bound)?;
         poll.registry()
             .register(&mut udp, UDP, Interest::READABLE)?;
+        let lsd = crate::lsd::open(&poll, session.lsd_enabled(), LSD_V4, LSD_V6)?;
         let (tx, completions) = mpsc::channel();
         let woken = Arc::new(AtomicBool::new(false));
         let to_loop = CompletionSender {
@@ -203,6 +209,7 @@ impl EventLoop {
             app_events: Vec::new(),
             deferred: VecDeque::new(),
             reach: None,
+            lsd,
         })
     }
 
@@ -273,6 +280,7 @@ impl EventLoop {
                 LISTENER => self.accept_all(jobs)?,
                 WAKER => {}
                 UDP => self.receive_datagrams(jobs),
+                LSD_V4 | LSD_V6 => self.receive_lsd(token == LSD_V4, jobs),
                 Token(t) => {
                     let key = t - FIRST_CONN;
                     if writable {
@@ -344,7 +352,19 @@ impl EventLoop {
             // trackers retransmit (BEP 15).
             Output::SendDatagram { to, .. } if !reachable(self.reach.as_ref(), to) => {}
             Output::SendDatagram { to, data } => drop(self.udp.send_to(&data, to)),
+            Output::SendLsd { to, data } if reachable(self.reach.as_ref(), to) => {
+                crate::lsd::send(&self.lsd, to, &data);
+            }
             _ => {}
+        }
+    }
+
+    /// Reads every waiting LSD datagram into the session (BEP 14).
+    fn receive_lsd(&mut self, v4: bool, jobs: &mut dyn JobSink) {
+        let inputs = crate::lsd::receive(if v4 { &self.lsd.0 } else { &self.lsd.1 });
+        for input in inputs {
+            self.feed(input);
+            self.dispatch(jobs);
         }
     }
 

@@ -5,3 +5,4 @@
 
 pub mod client;
 pub mod event_loop;
+mod lsd;

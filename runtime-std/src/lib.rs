@@ -87,6 +87,7 @@ pub mod client;
 pub mod create;
 pub mod hash;
 pub mod http;
+pub mod lsd;
 pub mod resolve;
 pub mod resume;
 pub mod storage;

@@ -56,6 +56,12 @@ pub(super) struct SessionLsd {
 }
 
 impl Session {
+    /// Whether local service discovery is on ([`Config::lsd`](super::Config::lsd)): runtimes
+    /// open the multicast sockets only then.
+    pub fn lsd_enabled(&self) -> bool {
+        self.config.lsd
+    }
+
     /// Makes (or remakes, after the listen port changed) the announcer; false if LSD is off
     /// or there is no listen port yet.
     fn lsd_ready(&mut self) -> bool {

@@ -108,6 +108,8 @@ struct Plan {
     state_dir: PathBuf,
     reach: Option<bitshoal_std::client::Reach>,
     dht: Option<bitshoal_core::session::DhtSettings>,
+    /// BEP 14 local service discovery may run.
+    lsd: bool,
 }
 
 fn plan(args: &DownloadArgs, fetched: Option<Metainfo>) -> Result<Plan, Failure> {
@@ -156,6 +158,7 @@ fn plan(args: &DownloadArgs, fetched: Option<Metainfo>) -> Result<Plan, Failure>
         state_dir,
         reach,
         dht,
+        lsd: discovery.lsd,
     })
 }
 
@@ -179,7 +182,7 @@ fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
         args.timeout,
     )?;
     let plan = plan(&args, fetched)?;
-    if plan.trackers.is_empty() && plan.peers.is_empty() && plan.dht.is_none() {
+    if plan.trackers.is_empty() && plan.peers.is_empty() && plan.dht.is_none() && !plan.lsd {
         return Err(Failure::unreachable(
             "the torrent has no trackers (that may be used) and no --peer was given: nowhere to \
              download from",
@@ -188,8 +191,12 @@ fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
     std::fs::create_dir_all(&args.output)
         .map_err(|e| Failure::disk(format!("{}: {e}", args.output.display())))?;
     let interrupt = transfer::interrupt_flag()?;
-    let mut client: C =
-        transfer::start_client(Some(plan.listen), plan.reach.clone(), plan.dht.clone())?;
+    let mut client: C = transfer::start_client(
+        Some(plan.listen),
+        plan.reach.clone(),
+        plan.dht.clone(),
+        plan.lsd,
+    )?;
     if args.json {
         let mut started = transfer::started_json(&plan.meta, &args.output, client.local_addr());
         started["state_dir"] = json!(plan.state_dir.display().to_string());
@@ -209,7 +216,7 @@ fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
         to_dial: plan.peers,
         dialled: Vec::new(),
         // The DHT, like a tracker, can always bring more peers.
-        have_trackers: !plan.trackers.is_empty() || plan.dht.is_some(),
+        have_trackers: !plan.trackers.is_empty() || plan.dht.is_some() || plan.lsd,
         json: args.json,
         seed: args.seed,
         last_save: Instant::now(),

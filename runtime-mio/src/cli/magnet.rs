@@ -58,7 +58,7 @@ pub(crate) fn resolve(
     // A port of its own: the download proper listens on --listen afterwards.
     let listen = transfer::parse_addr("--listen", listen)?;
     let mut client: Client =
-        transfer::start_client(Some(SocketAddr::new(listen.ip(), 0)), None, None)?;
+        transfer::start_client(Some(SocketAddr::new(listen.ip(), 0)), None, None, false)?;
     let mut link = Magnet::new(magnet.info_hashes());
     link.set_select_only(magnet.select_only().cloned());
     let id = client

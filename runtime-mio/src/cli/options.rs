@@ -82,9 +82,10 @@ pub(crate) enum RuntimeChoice {
 
 /// The discovery switches of `download` and `seed` (see the [module documentation](self) for
 /// the loopback rule). The DHT runs by default (bootstrapping from the public routers, or
-/// from `--dht-bootstrap`); LSD, UPnP and NAT-PMP arrive with later work (their flags are
-/// accepted now so that scripts written today keep working). [`Discovery::plan`] is where the
-/// features read whether they may run.
+/// from `--dht-bootstrap`), and so does local service discovery (BEP 14) on a non-loopback
+/// `--listen`; UPnP and NAT-PMP arrive with later work (their flags are accepted now so that
+/// scripts written today keep working). [`Discovery::plan`] is where the features read
+/// whether they may run.
 #[derive(Clone, Debug, Default, Args)]
 pub(crate) struct Discovery {
     /// Do not use the DHT (BEP 5).

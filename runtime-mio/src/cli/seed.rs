@@ -83,7 +83,7 @@ fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
     } else {
         None
     };
-    let mut client: C = transfer::start_client(Some(listen), reach, dht)?;
+    let mut client: C = transfer::start_client(Some(listen), reach, dht, discovery.lsd)?;
     if args.json {
         transfer::emit(transfer::started_json(
             &meta,

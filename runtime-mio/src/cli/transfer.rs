@@ -161,6 +161,7 @@ pub(crate) fn start_client<C: TorrentClient>(
     listen: Option<SocketAddr>,
     reach: Option<Reach>,
     dht: Option<bitshoal_core::session::DhtSettings>,
+    lsd: bool,
 ) -> Result<C, Failure> {
     let mut config = ClientConfig {
         listen,
@@ -168,6 +169,8 @@ pub(crate) fn start_client<C: TorrentClient>(
         ..ClientConfig::default()
     };
     config.session.dht = dht;
+    // BEP 14: the client joins the multicast group only when asked to.
+    config.session.lsd = lsd;
     C::new(config).map_err(|e| match listen {
         Some(listen) => Failure::other(format!("cannot listen on {listen}: {e}")),
         None => Failure::other(format!("cannot start the client: {e}")),

@@ -36,6 +36,7 @@
 //! the session bounds everything else (connections, outstanding disk and hash jobs, unflushed
 //! sends).
 
+mod lsd;
 mod net;
 mod udp;
 
@@ -84,6 +85,8 @@ pub struct BlockingClient {
     acceptor: Option<Acceptor>,
     /// The UDP socket (UDP trackers) and its reader.
     udp: Udp,
+    /// The BEP 14 multicast sockets and their readers, when `Config::lsd` is set.
+    lsd: Option<lsd::Lsd>,
     /// HTTP GETs and name lookups for trackers.
     net: NetServices,
     conns: HashMap<ConnId, Connection>,
@@ -139,6 +142,11 @@ impl BlockingClient {
             .peer
             .handshake_timeout
             .max(Duration::from_millis(1));
+        let lsd = if config.session.lsd {
+            Some(lsd::Lsd::open(&tx)?)
+        } else {
+            None
+        };
         let mut session = Session::new(config.session);
         if let Some(acceptor) = &acceptor {
             session.set_listen_port(acceptor.local_addr().port());
@@ -156,6 +164,7 @@ impl BlockingClient {
             tx,
             acceptor,
             udp,
+            lsd,
             net: NetServices::new(sink.clone()),
             conns: HashMap::new(),
             connecting: HashMap::new(),
@@ -423,6 +432,12 @@ impl BlockingClient {
                 self.udp.taken();
                 self.deferred.push_back(Input::Datagram { from, data });
             }
+            Msg::LsdDatagram { from, data } => {
+                if let Some(lsd) = &self.lsd {
+                    lsd.taken();
+                }
+                self.deferred.push_back(Input::LsdDatagram { from, data });
+            }
         }
         self.dispatch();
     }
@@ -497,6 +512,13 @@ impl BlockingClient {
             Output::Http { req, url, max_body } => self.net.http(req, url, max_body),
             Output::Resolve { req, host, port } => self.net.resolve(req, host, port),
             Output::SendDatagram { to, data } => self.udp.send_to(&data, to),
+            Output::SendLsd { to, data } => {
+                if let Some(lsd) = &self.lsd {
+                    if reachable(self.reach.as_ref(), to) {
+                        lsd.send(to, &data);
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -107,6 +107,13 @@ pub(super) enum Msg {
         /// The payload.
         data: Bytes,
     },
+    /// A datagram arrived on an LSD (BEP 14 multicast) socket.
+    LsdDatagram {
+        /// The sender.
+        from: SocketAddr,
+        /// The payload.
+        data: Bytes,
+    },
 }
 
 /// One `Output::Send`, numbered so the session's thread can tell a stale flush from a real one.
