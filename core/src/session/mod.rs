@@ -6,6 +6,7 @@ pub(crate) mod checking;
 mod engine;
 mod io;
 mod lifecycle;
+mod scrape;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -502,8 +503,7 @@ impl Session {
         } else {
             self.note_state(id);
         }
-        // Announced at once: peers the trackers return are dialled when the torrent is active
-        // (after a check), and the next regular announce brings more.
+        // Announced once the torrent is active (at once, or after the check).
         self.trackers_start(now, id, &trackers);
         Ok(id)
     }
