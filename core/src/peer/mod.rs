@@ -153,6 +153,10 @@ pub(crate) struct PeerConn {
     phase: Phase,
     config: PeerConfig,
     recv: BytesMut,
+    /// Bytes received after those in `recv` that arrived in a separate buffer while `recv` held
+    /// part of a frame (see [`PeerConn::on_received`]); framing moves on to them once `recv`'s
+    /// frame is complete.
+    recv_next: BytesMut,
     framer: Framer,
     remote: Option<Remote>,
     /// The extensions both sides set.
@@ -223,6 +227,7 @@ impl PeerConn {
             phase: Phase::Connecting,
             config,
             recv: BytesMut::new(),
+            recv_next: BytesMut::new(),
             framer: Framer::new(WireLimits::DEFAULT),
             remote: None,
             shared: Reserved::NONE,
@@ -366,12 +371,46 @@ impl PeerConn {
             return;
         }
         self.last_received = now;
-        if self.recv.is_empty() {
+        let adjacent = self.recv.as_ptr().wrapping_add(self.recv.len()) == data.as_ptr();
+        if !self.recv_next.is_empty() {
+            self.recv_next.unsplit(data);
+        } else if self.recv.is_empty() {
             // Keep the runtime's buffer: no copy on the common path.
             self.recv = data;
-        } else {
+        } else if adjacent || !self.is_established() {
+            // Adjacent halves of one buffer join without a copy; before the handshake is done
+            // there are only a few bytes to copy.
             self.recv.unsplit(data);
+        } else {
+            // A frame split across two separate buffers: rather than copying all of `data`
+            // behind it, `refill` copies only the frame's missing bytes.
+            self.recv_next = data;
         }
+    }
+
+    /// When `recv` holds no complete frame, moves bytes from `recv_next` into it: all of them
+    /// (without a copy) if `recv` is empty, else just enough to complete its frame (a copy of
+    /// less than one frame). Returns whether anything moved.
+    fn refill(&mut self) -> bool {
+        if self.recv_next.is_empty() {
+            return false;
+        }
+        if self.recv.is_empty() {
+            self.recv = std::mem::take(&mut self.recv_next);
+            return true;
+        }
+        let mut moved = false;
+        while !self.recv_next.is_empty() {
+            let missing = Framer::missing(&self.recv);
+            if missing == 0 {
+                break;
+            }
+            let take = missing.min(self.recv_next.len());
+            let head = self.recv_next.split_to(take);
+            self.recv.unsplit(head);
+            moved = true;
+        }
+        moved
     }
 
     /// Decodes the peer's handshake if all of it has arrived.
@@ -479,6 +518,13 @@ impl PeerConn {
     pub(crate) fn send_have(&mut self, piece: u32) {
         if self.is_established() {
             self.queue(&Message::Have(piece));
+        }
+    }
+
+    /// BEP 5: sends our DHT port, if both sides set the DHT bit in the handshake.
+    pub(crate) fn send_dht_port(&mut self, port: u16) {
+        if self.is_established() && self.shared.contains(Reserved::DHT) {
+            self.queue(&Message::Port(port));
         }
     }
 
@@ -675,6 +721,7 @@ impl PeerConn {
         while self.is_established() {
             let message = match self.framer.next(&mut self.recv) {
                 Ok(Some(message)) => message,
+                Ok(None) if self.refill() => continue,
                 Ok(None) => break,
                 Err(e) => {
                     let reason = DisconnectReason::Wire(e);
@@ -1050,3 +1097,6 @@ impl PeerConn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests_recv;
