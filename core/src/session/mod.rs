@@ -284,6 +284,10 @@ pub struct PeerInfo {
     pub upload_rate: u64,
     /// Our requests in flight to the peer.
     pub requests_outstanding: usize,
+    /// Block payload bytes received from the peer on this connection.
+    pub downloaded: u64,
+    /// Block payload bytes sent to the peer on this connection.
+    pub uploaded: u64,
 }
 
 #[derive(Debug)]
@@ -678,6 +682,8 @@ impl Session {
                     download_rate: p.download_rate(now),
                     upload_rate: p.upload_rate(now),
                     requests_outstanding: p.outstanding_count(),
+                    downloaded: p.downloaded_total(),
+                    uploaded: p.uploaded_total(),
                 })
             })
             .collect()
