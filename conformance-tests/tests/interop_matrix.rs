@@ -129,7 +129,7 @@ const MATRIX: &[(&str, &str, &str, &str, &str, &str)] = &[
         "aria2 1.36",
         "client ← bitshoal",
         "UDP tracker",
-        "v1: nested, 0-byte, small files",
+        "v1 made by libtorrent with pad files (aria2 fetches them: zeros): nested, 0-byte, small files",
         "interop_aria2",
         "aria2_downloads_from_bitshoal_over_http_udp_and_direct",
     ),
@@ -140,6 +140,14 @@ const MATRIX: &[(&str, &str, &str, &str, &str, &str)] = &[
         "v1: nested, 0-byte, small files",
         "interop_aria2",
         "aria2_downloads_from_bitshoal_over_http_udp_and_direct",
+    ),
+    (
+        "aria2 1.36",
+        "client reads",
+        "—",
+        "hybrid torrents: aria2 1.36 computes a wrong v1 info-hash (aria2/aria2#1903), pinned",
+        "interop_aria2",
+        "aria2_1_36_misreads_the_v1_info_hash_of_hybrid_torrents",
     ),
     (
         "Transmission 3.00",

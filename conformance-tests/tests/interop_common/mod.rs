@@ -45,6 +45,9 @@ pub enum Maker {
     Bitshoal(Version),
     /// libtorrent (`lt_peer.py create`): hybrid, with its own pad files.
     Libtorrent,
+    /// libtorrent (`lt_peer.py create-v1`): v1 only, still with BEP 47 pad files (which a
+    /// client that does not know them downloads as ordinary files of zeros).
+    LibtorrentV1Pads,
 }
 
 /// How the peers find each other.
@@ -156,9 +159,12 @@ impl Fixture {
                         .expect("torrent created");
                     fs::write(&path, &created.bytes).unwrap();
                 }
-                Maker::Libtorrent => {
-                    libtorrent::create(&data.join(&name), &path, trackers.first().map(|t| &t[0]))
-                }
+                Maker::Libtorrent | Maker::LibtorrentV1Pads => libtorrent::create(
+                    &data.join(&name),
+                    &path,
+                    trackers.first().map(|t| &t[0]),
+                    case.maker == Maker::LibtorrentV1Pads,
+                ),
             }
             let bytes = fs::read(&path).unwrap();
             let info = Arc::new(Metainfo::from_bytes(&bytes).unwrap().into_info());
