@@ -186,7 +186,7 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
         .with_trackers(plan.trackers.clone());
     let torrent = client
         .add_torrent_with(add, args.output.clone())
-        .map_err(|e| Failure::bad_torrent(e.to_string()))?;
+        .map_err(transfer::add_failure)?;
     configure(&mut client, torrent, &args, &plan.priorities)?;
     let mut progress = Progress::new(&info, &plan.priorities, args.json, args.files);
     let mut run = Run {
@@ -201,6 +201,9 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
         last_save: Instant::now(),
         saved_have: None,
         reported_start: false,
+        resumed_some: false,
+        root: args.output.clone(),
+        info: Arc::clone(&info),
         sync_requested: false,
         done: false,
     };
@@ -266,6 +269,12 @@ struct Run {
     saved_have: Option<u32>,
     /// Whether the `resumed` line (pieces had once checked) was printed.
     reported_start: bool,
+    /// Pieces were on disk before this run: files an earlier run wrote (and may not have
+    /// synced) are synced here too before the command reports success.
+    resumed_some: bool,
+    /// The download directory and the torrent's files, for that sync.
+    root: PathBuf,
+    info: Arc<bitshoal_core::metainfo::Info>,
     /// Whether the files' sync was asked for (by us, or by the client on `TorrentFinished`).
     sync_requested: bool,
     /// Downloaded, verified and synced.
@@ -317,6 +326,7 @@ impl Run {
             let checking = matches!(status.state, TorrentState::Checking { .. });
             if !checking && !self.reported_start {
                 self.reported_start = true;
+                self.resumed_some = status.pieces_have > 0;
                 note(
                     self.json,
                     json!({"event": "resumed", "have": status.pieces_have, "pieces": status.pieces_total}),
@@ -412,6 +422,14 @@ impl Run {
                     return Err(Failure::disk(error.to_string()));
                 }
                 Ok(()) if !self.done => {
+                    // Storage syncs what this run wrote; an earlier, killed run's writes are
+                    // synced here.
+                    if self.resumed_some {
+                        if let Err(e) = sync_all(&self.root, &self.info) {
+                            progress.abandon();
+                            return Err(Failure::disk(e));
+                        }
+                    }
                     self.done = true;
                     progress.finish("verified and synced");
                     let have = client.status(self.torrent).map_or(0, |s| s.pieces_have);
@@ -431,4 +449,19 @@ impl Run {
         }
         Ok(false)
     }
+}
+
+/// Syncs every file of the torrent under `root` to disk (each opened read-only, which is enough
+/// for `fsync` on the platforms we run on); pad files and missing files are left out.
+fn sync_all(root: &std::path::Path, info: &bitshoal_core::metainfo::Info) -> Result<(), String> {
+    for file in info.files().iter().filter(|f| !f.is_pad()) {
+        let path = file.path().join_under(root);
+        if !path.is_file() {
+            continue;
+        }
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }

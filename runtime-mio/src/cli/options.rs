@@ -192,7 +192,14 @@ impl DiscoveryPlan {
         match parsed.host() {
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => is_loopback(IpAddr::V6(ip)),
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            // Non-special schemes (udp://) keep IP literals as opaque host names.
+            Some(url::Host::Domain(d)) => {
+                let literal = d.trim_start_matches('[').trim_end_matches(']');
+                match literal.parse::<IpAddr>() {
+                    Ok(ip) => is_loopback(ip),
+                    Err(_) => d.eq_ignore_ascii_case("localhost"),
+                }
+            }
             None => false,
         }
     }
@@ -319,6 +326,9 @@ mod tests {
         assert!(!p.dht && !p.lsd && !p.upnp && !p.natpmp);
         assert!(p.tracker_allowed("http://127.0.0.1:1/announce"));
         assert!(p.tracker_allowed("udp://localhost:1"));
+        assert!(p.tracker_allowed("udp://127.0.0.1:6969"));
+        assert!(p.tracker_allowed("udp://[::1]:6969/announce"));
+        assert!(!p.tracker_allowed("udp://[2001:db8::1]:6969"));
         assert!(p.tracker_allowed("http://[::1]:1/announce"));
         assert!(!p.tracker_allowed("http://tracker.example/announce"));
         assert!(!p.tracker_allowed("udp://192.0.2.1:6969"));

@@ -98,7 +98,7 @@ fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
         .with_trackers(meta.trackers().to_vec());
     let torrent = client
         .add_torrent_with(add, args.data.clone())
-        .map_err(|e| Failure::bad_torrent(e.to_string()))?;
+        .map_err(transfer::add_failure)?;
     if let Some(up) = args.max_up.filter(|r| *r > 0) {
         client
             .command(|s, now| s.set_torrent_limits(now, torrent, up, 0))

@@ -10,7 +10,7 @@
 //! | 2 | the torrent file is missing or invalid |
 //! | 3 | nothing reachable (no tracker and every `--peer` failed), or `--timeout` passed |
 //! | 4 | a disk error (writing, syncing, disk full, `seed --trust-data`'s data missing) |
-//! | 5 | not supported yet (magnet links) |
+//! | 5 | not supported yet (magnet links, v2-only torrents) |
 //! | 6 | `verify` found bad or missing pieces |
 //! | 130 | interrupted by Ctrl-C before the download finished |
 //!
@@ -137,6 +137,15 @@ pub(crate) fn load_torrent(arg: &str) -> Result<Metainfo, Failure> {
     }
     let bytes = std::fs::read(arg).map_err(|e| Failure::bad_torrent(format!("{arg}: {e}")))?;
     Metainfo::from_bytes(&bytes).map_err(|e| Failure::bad_torrent(format!("{arg}: {e}")))
+}
+
+/// Why the session refused the torrent: exit 5 for what it cannot do yet (v2-only torrents),
+/// exit 2 otherwise.
+pub(crate) fn add_failure(error: bitshoal_core::session::AddError) -> Failure {
+    match error {
+        bitshoal_core::session::AddError::V2Unsupported => Failure::unsupported(error.to_string()),
+        e => Failure::bad_torrent(e.to_string()),
+    }
 }
 
 /// Parses a socket address flag.

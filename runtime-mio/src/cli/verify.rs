@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::metainfo::Info;
-use bitshoal_core::session::{AddError, AddTorrent, CheckMode, Event, TorrentState};
+use bitshoal_core::session::{AddTorrent, CheckMode, Event, TorrentState};
 use bitshoal_mio::client::{Client, ClientEvent};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -62,10 +62,7 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let add = AddTorrent::new(Arc::clone(&info)).with_check(CheckMode::Full);
     let torrent = client
         .add_torrent_with(add, args.data.clone())
-        .map_err(|e| match e {
-            AddError::V2Unsupported => Failure::unsupported(e.to_string()),
-            e => Failure::bad_torrent(e.to_string()),
-        })?;
+        .map_err(transfer::add_failure)?;
     let total = info.layout().piece_count();
     let bar = if args.json {
         ProgressBar::with_draw_target(Some(u64::from(total)), ProgressDrawTarget::hidden())
