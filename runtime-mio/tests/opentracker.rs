@@ -155,7 +155,7 @@ fn download_command_finds_a_seed_through_opentracker() {
 
 #[test]
 fn scrape_over_http_and_udp_counts_the_swarm() {
-    let Some((tracker, payload)) = setup(24, Tracker::http_url) else {
+    let Some((tracker, payload)) = setup(24, Opentracker::http_url) else {
         return;
     };
     let (http, udp) = (tracker.http_url(), tracker.udp_url());
