@@ -8,21 +8,20 @@
 //! routing table keeps one node per IP); nothing reaches beyond loopback. The libtorrent side
 //! is `interop/lt_dht.py`.
 
+mod interop_common;
+
 use std::fs;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bitshoal_conformance::interop::{available, Proc};
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::create::Version;
-use bitshoal_core::metainfo::{Info, Metainfo};
-use bitshoal_core::rng::Rng;
 use bitshoal_core::session::{Config, DhtSettings};
 use bitshoal_mio::client::{Client, ClientConfig, ClientEvent};
-use bitshoal_std::create::{create_torrent, CreateOptions};
+use interop_common::{assert_same, make_payload, make_torrent, Shape};
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -41,54 +40,7 @@ fn lt_dht(args: &[&str]) -> Proc {
     command
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/lt_dht.py"))
         .args(args);
-    Proc::start("libtorrent", command)
-}
-
-/// A payload folder of a few files of random bytes.
-fn make_payload(root: &Path, seed: u64) {
-    let mut rng = Rng::from_seed(seed);
-    for (path, len) in [
-        ("big.bin", 300_000),
-        ("a/small.txt", 1_234),
-        ("a/b/deep.bin", 70_001),
-    ] {
-        let path = root.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let mut bytes = vec![0u8; len];
-        rng.fill(&mut bytes);
-        fs::write(path, bytes).unwrap();
-    }
-}
-
-/// A v1 torrent of `payload`, written beside it; its path and info.
-fn make_torrent(payload: &Path) -> (PathBuf, Arc<Info>) {
-    let options = CreateOptions {
-        version: Version::V1,
-        piece_length: Some(32 * 1024),
-        ..CreateOptions::default()
-    };
-    let created = create_torrent(payload, &options, |_, _| {}).expect("torrent created");
-    let path = payload.with_extension("torrent");
-    fs::write(&path, &created.bytes).unwrap();
-    let info = Metainfo::from_bytes(&created.bytes).unwrap().into_info();
-    (path, Arc::new(info))
-}
-
-fn assert_same_tree(original: &Path, copy: &Path) {
-    for entry in fs::read_dir(original).unwrap() {
-        let entry = entry.unwrap();
-        let there = copy.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            assert_same_tree(&entry.path(), &there);
-        } else {
-            let b = fs::read(&there).unwrap_or_else(|e| panic!("{}: {e}", there.display()));
-            assert!(
-                fs::read(entry.path()).unwrap() == b,
-                "{} differs",
-                there.display()
-            );
-        }
-    }
+    Proc::start("lt_dht", command)
 }
 
 /// A bitshoal client on `ip` with the DHT on, bootstrapping from `bootstrap` (loopback).
@@ -115,8 +67,8 @@ fn bitshoal_finds_a_libtorrent_seed_through_the_dht() {
     }
     let work = tempfile::tempdir().unwrap();
     let payload = work.path().join("seed/payload");
-    make_payload(&payload, 11);
-    let (torrent_path, info) = make_torrent(&payload);
+    make_payload(&payload, Shape::Multi, 11);
+    let (torrent_path, info) = make_torrent(&payload, Version::V1);
     let deadline = Instant::now() + Duration::from_secs(80);
     let lt = lt_dht(&[
         "seed",
@@ -165,7 +117,7 @@ fn bitshoal_finds_a_libtorrent_seed_through_the_dht() {
         nodes >= 2,
         "bitshoal's table holds libtorrent nodes: {nodes}"
     );
-    assert_same_tree(&payload, &dir.join("payload"));
+    assert_same(&payload, &dir.join("payload"), false);
 }
 
 #[test]
@@ -175,8 +127,8 @@ fn libtorrent_finds_a_torrent_bitshoal_announced() {
     }
     let work = tempfile::tempdir().unwrap();
     let payload = work.path().join("seed/payload");
-    make_payload(&payload, 12);
-    let (torrent_path, info) = make_torrent(&payload);
+    make_payload(&payload, Shape::Multi, 12);
+    let (torrent_path, info) = make_torrent(&payload, Version::V1);
     let pieces = info.layout().piece_count();
     // bitshoal seeds and is the DHT's bootstrap node.
     let mut bitshoal = dht_client(22, [127, 0, 0, 3], Vec::new());
@@ -216,5 +168,5 @@ fn libtorrent_finds_a_torrent_bitshoal_announced() {
         "libtorrent nodes joined through bitshoal: {nodes}"
     );
     drop(lt);
-    assert_same_tree(&payload, &lt_dir.join("payload"));
+    assert_same(&payload, &lt_dir.join("payload"), false);
 }

@@ -239,6 +239,21 @@ pub fn make_payload(root: &Path, shape: Shape, seed: u64) {
     }
 }
 
+/// Makes a torrent of `payload` (bitshoal's creator, [`PIECE`]-sized pieces, no trackers),
+/// written beside it as `<payload>.torrent`; returns its path and info.
+pub fn make_torrent(payload: &Path, version: Version) -> (PathBuf, Arc<Info>) {
+    let options = CreateOptions {
+        version,
+        piece_length: Some(PIECE),
+        ..CreateOptions::default()
+    };
+    let created = create_torrent(payload, &options, |_, _| {}).expect("torrent created");
+    let path = payload.with_extension("torrent");
+    fs::write(&path, &created.bytes).unwrap();
+    let info = Metainfo::from_bytes(&created.bytes).unwrap().into_info();
+    (path, Arc::new(info))
+}
+
 /// Every file under `original` (a file or a folder) exists at `copy` with the same bytes.
 /// With `empty_may_be_missing`, a 0-byte file may be absent (Transmission 3.00 does not create
 /// the empty files of a torrent).
