@@ -359,7 +359,8 @@ impl Job {
 ///   the lifecycle ([`pause`](Self::pause), [`resume`](Self::resume); see [`TorrentState`]),
 ///   and the download policy: [`set_file_priority`](Self::set_file_priority),
 ///   [`set_sequential`](Self::set_sequential), [`set_piece_deadline`](Self::set_piece_deadline)
-///   (streaming), [`set_torrent_limits`](Self::set_torrent_limits);
+///   (streaming), [`set_torrent_limits`](Self::set_torrent_limits); trackers:
+///   [`scrape`](Self::scrape);
 /// - **out**: [`poll_output`](Self::poll_output) until it returns `None`, performing every
 ///   [`Output`] in order. This must happen after *every* in-call and command, before the
 ///   next one (debug builds assert it);
