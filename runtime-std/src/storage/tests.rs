@@ -538,7 +538,10 @@ fn a_batch_coalesces_consecutive_writes_and_completes_each_job() {
             };
             assert_eq!(read, &blocks[0].1, "runs in order: the read sees the write");
         } else {
-            assert!(matches!(result, Ok(DiskDone::Written)), "{req:?}: {result:?}");
+            assert!(
+                matches!(result, Ok(DiskDone::Written)),
+                "{req:?}: {result:?}"
+            );
         }
     }
     s.finish(f.torrent).unwrap();
