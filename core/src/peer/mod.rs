@@ -163,6 +163,8 @@ pub(crate) struct PeerConn {
     shared: Reserved,
     /// Whether a message that ends the bitfield window has arrived (a bitfield must come first).
     first_message_seen: bool,
+    /// Whether the peer announced its pieces (bitfield, have-all or have-none).
+    set_announced: bool,
 
     am_choking: bool,
     am_interested: bool,
@@ -230,6 +232,7 @@ impl PeerConn {
             remote: None,
             shared: Reserved::NONE,
             first_message_seen: false,
+            set_announced: false,
             am_choking: true,
             am_interested: false,
             peer_choking: true,
@@ -518,6 +521,13 @@ impl PeerConn {
         }
     }
 
+    /// BEP 5: sends our DHT port, if both sides set the DHT bit in the handshake.
+    pub(crate) fn send_dht_port(&mut self, port: u16) {
+        if self.is_established() && self.shared.contains(Reserved::DHT) {
+            self.queue(&Message::Port(port));
+        }
+    }
+
     /// Tells the peer whether we want anything it has.
     pub(crate) fn set_interested(&mut self, interested: bool) {
         if !self.is_established() || self.am_interested == interested {
@@ -795,25 +805,41 @@ impl PeerConn {
                 }
             }
             Message::Bitfield(bytes) => {
-                if !first {
+                if !first && !self.set_announced {
                     return violation(Violation::BitfieldNotFirst);
                 }
                 let bitfield = Bitfield::from_bytes(&bytes, num_pieces)
                     .map_err(|e| DisconnectReason::Violation(Violation::BadBitfield(e)))?;
-                self.replace_bitfield(bitfield);
+                if first {
+                    self.set_announced = true;
+                    self.replace_bitfield(bitfield);
+                } else {
+                    // aria2 1.36 announces its pieces again later in the connection (a second
+                    // bitfield or have-all right after the first, or a bitfield after
+                    // have-none). Read it as haves: pieces never leave a peer within a
+                    // connection.
+                    self.merge_bitfield(&bitfield);
+                }
             }
             Message::HaveAll | Message::HaveNone => {
                 if !self.fast() {
                     return violation(Violation::FastNotNegotiated);
                 }
-                if !first {
+                if !first && !self.set_announced {
                     return violation(Violation::BitfieldNotFirst);
                 }
-                self.replace_bitfield(if matches!(message, Message::HaveAll) {
-                    Bitfield::full(num_pieces)
-                } else {
-                    Bitfield::new(num_pieces)
-                });
+                let all = matches!(message, Message::HaveAll);
+                if first {
+                    self.set_announced = true;
+                    self.replace_bitfield(if all {
+                        Bitfield::full(num_pieces)
+                    } else {
+                        Bitfield::new(num_pieces)
+                    });
+                } else if all {
+                    // Repeated, as aria2 1.36 does (see the bitfield above).
+                    self.merge_bitfield(&Bitfield::full(num_pieces));
+                }
             }
             Message::Request(r) => self.on_request(r, layout, we_have)?,
             Message::Cancel(r) => {
@@ -915,6 +941,19 @@ impl PeerConn {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Adds the pieces of a repeated bitfield as if each came in a have message.
+    fn merge_bitfield(&mut self, bitfield: &Bitfield) {
+        let Some(has) = self.peer_has.as_mut() else {
+            return;
+        };
+        for piece in bitfield.iter_set() {
+            if has.set(piece, true) {
+                let now_full = has.is_full();
+                self.events.push_back(PeerEvent::Have { piece, now_full });
+            }
+        }
     }
 
     fn replace_bitfield(&mut self, bitfield: Bitfield) {

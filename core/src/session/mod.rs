@@ -3,6 +3,7 @@
 //! See [`Session`] for the driving contract.
 
 pub(crate) mod checking;
+mod dht;
 mod engine;
 mod io;
 mod lifecycle;
@@ -15,6 +16,7 @@ mod trackers;
 mod verify;
 
 pub use crate::picker::Priority;
+pub use dht::{DhtSettings, PUBLIC_ROUTERS};
 pub use engine::CommandError;
 pub use lifecycle::{CheckMode, TorrentState};
 
@@ -78,6 +80,8 @@ pub struct Config {
     pub peer: PeerConfig,
     /// The client name sent in the BEP 10 handshake (`v`).
     pub client_name: String,
+    /// The Mainline DHT (BEP 5) on the session's UDP socket; `None` (the default) is off.
+    pub dht: Option<DhtSettings>,
 }
 
 impl Default for Config {
@@ -96,6 +100,7 @@ impl Default for Config {
             max_unflushed_bytes: 1024 * 1024,
             peer: PeerConfig::DEFAULT,
             client_name: concat!("bitshoal ", env!("CARGO_PKG_VERSION")).to_string(),
+            dht: None,
         }
     }
 }
@@ -421,6 +426,7 @@ pub struct Session {
     rate_wakeup: Option<Instant>,
     /// Connections waiting for rate-limit tokens.
     rate_waiters: Vec<ConnId>,
+    dht: Option<dht::SessionDht>,
 }
 
 impl Session {
@@ -435,6 +441,7 @@ impl Session {
             PeerId::generate(&PeerId::BITSHOAL_PREFIX, random)
         });
         let tracker_key = rng.next_u32();
+        let dht_settings = config.dht.clone();
         Self {
             config,
             rng,
@@ -455,6 +462,7 @@ impl Session {
             rate_wakeup: None,
             rate_waiters: Vec::new(),
             trackers: trackers::Trackers::new(tracker_key),
+            dht: dht_settings.map(dht::SessionDht::new),
         }
     }
 
@@ -477,6 +485,7 @@ impl Session {
     /// [`TorrentState::Checking`] and makes no connections until the check is done.
     pub fn add_torrent(&mut self, now: Instant, add: AddTorrent) -> Result<TorrentId, AddError> {
         self.assert_drained();
+        self.dht_start(now);
         let info = add.info;
         let trackers = add.trackers;
         if info.version() == Version::V2 {
@@ -506,6 +515,7 @@ impl Session {
         }
         // Announced once the torrent is active (at once, or after the check).
         self.trackers_start(now, id, &trackers);
+        self.dht_torrent_added(now, id);
         Ok(id)
     }
 
@@ -525,6 +535,7 @@ impl Session {
             self.close_conn(now, conn, DisconnectReason::TorrentStopped, true);
         }
         self.trackers_stop(now, torrent);
+        self.dht_torrent_removed(torrent);
         self.by_wire_id.retain(|_, id| *id != torrent);
         let mut freed_reads = 0;
         let mut freed_writes = 0;
@@ -687,6 +698,7 @@ impl Session {
             .chain(self.next_choke)
             .chain(self.rate_wakeup)
             .chain(self.trackers.deadline())
+            .chain(self.dht.as_ref().and_then(dht::SessionDht::deadline))
             .min()
     }
 
@@ -701,6 +713,7 @@ impl Session {
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         self.assert_drained();
         self.clock = self.clock.max(now);
+        self.dht_start(now);
         match input {
             Input::Connected { conn } => {
                 let ours = self.conn_handshake(conn);
@@ -734,8 +747,16 @@ impl Session {
             Input::DiskDone { req, result } => self.on_disk_done(now, req, result),
             Input::Hashed { req, digest } => self.on_hashed(now, req, digest),
             Input::HttpDone { req, result } => self.tracker_http_done(now, req, result),
-            Input::Datagram { from, data } => self.tracker_datagram(now, from, &data),
-            Input::Resolved { req, result } => self.tracker_resolved(now, req, result),
+            Input::Datagram { from, data } => {
+                if !self.dht_datagram(now, from, &data) {
+                    self.tracker_datagram(now, from, &data);
+                }
+            }
+            Input::Resolved { req, result } => {
+                if !self.dht_resolved(now, req, &result) {
+                    self.tracker_resolved(now, req, result);
+                }
+            }
         }
         self.trackers_after_input(now);
     }
@@ -777,12 +798,18 @@ impl Session {
         }
         self.trackers_timeout(now);
         self.trackers_after_input(now);
+        self.dht_timeout(now);
     }
 
     // ---- connections ---------------------------------------------------------------------
 
     fn reserved(&self) -> Reserved {
-        Reserved::EXTENSION_PROTOCOL.union(Reserved::FAST)
+        let ours = Reserved::EXTENSION_PROTOCOL.union(Reserved::FAST);
+        if self.dht.is_some() {
+            ours.union(Reserved::DHT) // BEP 5: we will send a `port` message.
+        } else {
+            ours
+        }
     }
 
     /// Our handshake for a connection whose torrent is known.
@@ -911,6 +938,7 @@ impl Session {
             addr,
             peer_id: theirs.peer_id,
         }));
+        self.dht_established(conn);
         Ok(())
     }
 
@@ -969,7 +997,8 @@ impl Session {
                     }
                 }
                 // Consumers arrive with the extension protocol (ut_metadata, PEX) and DHT.
-                PeerEvent::Extended { .. } | PeerEvent::DhtPort(_) => {}
+                PeerEvent::Extended { .. } => {}
+                PeerEvent::DhtPort(port) => self.dht_port_message(now, conn, port),
             }
         }
     }

@@ -58,7 +58,7 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let meta = transfer::load_torrent(&args.torrent)?;
     let info = Arc::new(meta.info().clone());
     let interrupt = transfer::interrupt_flag()?;
-    let mut client: Client = transfer::start_client(None, None)?;
+    let mut client: Client = transfer::start_client(None, None, None)?;
     let add = AddTorrent::new(Arc::clone(&info)).with_check(CheckMode::Full);
     let torrent = client
         .add_torrent_with(add, args.data.clone())
