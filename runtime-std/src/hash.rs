@@ -31,6 +31,15 @@ pub fn run(job: HashJob) -> Option<Input> {
 pub fn digest(algorithm: HashAlgorithm, data: &[Bytes]) -> Option<Digest> {
     match algorithm {
         HashAlgorithm::Sha1 => Some(Digest::Sha1(sha1_of(data))),
+        // BEP 52: 16 KiB SHA-256 leaves (and, for hybrids, the SHA-1 too), computed by the
+        // core's reference code on this worker thread.
+        HashAlgorithm::Sha256Blocks { len } => Some(Digest::Sha256Blocks(
+            bitshoal_core::merkle::block_hashes(data, len as usize),
+        )),
+        HashAlgorithm::Sha1AndSha256Blocks { len } => Some(Digest::Sha1AndSha256Blocks {
+            sha1: sha1_of(data),
+            blocks: bitshoal_core::merkle::block_hashes(data, len as usize),
+        }),
         _ => None,
     }
 }

@@ -77,7 +77,7 @@ fn download(args: DownloadArgs) -> Result<(), Failure> {
     }
     let info = Arc::new(meta.info().clone());
     let pieces = info.layout().piece_count();
-    let add = AddTorrent::new(info).with_trackers(trackers.clone());
+    let add = AddTorrent::from_metainfo(&meta);
     let torrent = client
         .add_torrent_with(add, args.output.clone())
         .map_err(|e| Failure::bad_torrent(e.to_string()))?;

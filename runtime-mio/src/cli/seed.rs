@@ -65,9 +65,7 @@ fn seed(args: SeedArgs) -> Result<(), Failure> {
     }
     let info = Arc::new(meta.info().clone());
     let pieces = info.layout().piece_count();
-    let add = AddTorrent::new(info)
-        .with_have(Bitfield::full(pieces))
-        .with_trackers(meta.trackers().to_vec());
+    let add = AddTorrent::from_metainfo(&meta).with_have(Bitfield::full(pieces));
     client
         .add_torrent_with(add, args.data.clone())
         .map_err(|e| Failure::bad_torrent(e.to_string()))?;
