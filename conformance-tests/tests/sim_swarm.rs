@@ -159,6 +159,109 @@ fn a_corrupt_peer_sharing_pieces_with_an_honest_one_is_found_by_smart_ban() {
     }
 }
 
+/// A piece that fails its hash with blocks from one peer convicts that peer, and is then
+/// downloaded again from the other peers only: every block of every failed piece is requested
+/// from them after the failure, none from the banned peer. Blocks the banned peer sent of
+/// pieces still in progress are thrown away with it, so no later attempt mixes its data with
+/// an honest peer's (which would cost another failed piece).
+#[test]
+fn a_failed_piece_is_downloaded_again_only_from_the_peers_not_blamed() {
+    for seed in [13, 14, 15, 16] {
+        let mut sim = Sim::new(seed);
+        let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(1 << 20, 64 * 1024));
+        // Hashing takes a while: blocks of the next pieces keep arriving meanwhile.
+        let leech = sim.add_node(NodeConfig {
+            hash_latency: Duration::from_millis(20),
+            ..NodeConfig::default()
+        });
+        let t = sim.add_torrent(leech, &torrent);
+        let liar = fake_seed(&mut sim, &torrent, 0xbb, true, true);
+        let liar_addr = sim.fake(liar).addr();
+        sim.connect(leech, t, liar_addr).unwrap();
+        // The liar alone first: it sends whole pieces, and the first to fail convicts it.
+        sim.run_until(|s| !banned(s, leech).is_empty(), Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let honest: Vec<FakeId> = [0xa1, 0xa2]
+            .into_iter()
+            .map(|id| fake_seed(&mut sim, &torrent, id, true, false))
+            .collect();
+        for &h in &honest {
+            let addr = sim.fake(h).addr();
+            sim.connect(leech, t, addr).unwrap();
+        }
+        sim.run_until(|s| s.node(leech).is_finished(t), Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            sim.node(leech).disk().content(t).unwrap(),
+            &torrent.content[..],
+            "seed {seed}"
+        );
+        assert_eq!(banned(&sim, leech), vec![liar_addr.ip()], "seed {seed}");
+        let failures: Vec<(Instant, u32)> = sim
+            .node(leech)
+            .events()
+            .iter()
+            .filter_map(|(at, e)| match e {
+                Event::HashFailed { piece, .. } => Some((*at, *piece)),
+                _ => None,
+            })
+            .collect();
+        assert!(!failures.is_empty(), "seed {seed}");
+        let requests_for = |fake: FakeId, piece: u32| -> Vec<(Instant, u32)> {
+            sim.fake(fake)
+                .received()
+                .iter()
+                .filter_map(|(at, m)| match m {
+                    Message::Request(r) if r.index == piece => Some((*at, r.begin)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let blocks_per_piece = torrent.info.piece_length() / (16 * 1024);
+        for &(failed_at, piece) in &failures {
+            // The failed attempt was the liar's alone: no honest peer had sent a block of it.
+            for &h in &honest {
+                let before: Vec<_> = requests_for(h, piece)
+                    .into_iter()
+                    .filter(|(at, _)| *at <= failed_at)
+                    .collect();
+                assert!(
+                    before.is_empty(),
+                    "seed {seed}: piece {piece} failed at {failed_at:?} with honest blocks \
+                     requested at {before:?}"
+                );
+            }
+            // Downloaded again: every block from the honest peers, none from the liar.
+            let liar_after = requests_for(liar, piece)
+                .into_iter()
+                .filter(|(at, _)| *at > failed_at)
+                .count();
+            assert_eq!(liar_after, 0, "seed {seed}: piece {piece}");
+            let mut again: Vec<u32> = honest
+                .iter()
+                .flat_map(|&h| requests_for(h, piece))
+                .filter(|(at, _)| *at > failed_at)
+                .map(|(_, begin)| begin)
+                .collect();
+            again.sort_unstable();
+            again.dedup();
+            assert_eq!(
+                again.len() as u32,
+                blocks_per_piece,
+                "seed {seed}: piece {piece} again from the honest peers"
+            );
+        }
+        let mut pieces: Vec<u32> = failures.iter().map(|f| f.1).collect();
+        pieces.sort_unstable();
+        pieces.dedup();
+        assert_eq!(
+            pieces.len(),
+            failures.len(),
+            "seed {seed}: no piece failed twice"
+        );
+    }
+}
+
 /// A peer that says it has everything and never answers: its requests time out and go to the
 /// good seed, and every block is downloaded once.
 #[test]

@@ -9,7 +9,6 @@
 //! [`ClientConfig`] and [`ClientEvent`] live in `bitshoal-std` (re-exported here), shared with
 //! the blocking runtime's `BlockingClient`, which has the same shape.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,10 +19,12 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, CheckMode, CommandError, ConnectError, DiskCmd, Event, HashJob, Session,
+    AddError, AddTorrent, CommandError, ConnectError, DiskCmd, Event, HashJob, Session,
     TorrentStatus,
 };
-pub use bitshoal_std::client::{ClientConfig, ClientEvent};
+use bitshoal_core::time::Instant;
+use bitshoal_std::client::{add_trusting, TorrentRoots};
+pub use bitshoal_std::client::{ClientConfig, ClientEvent, TorrentClient};
 use bitshoal_std::storage::Storage;
 use bitshoal_std::workers::{Completion, DiskPool, HashPool, Sink};
 
@@ -50,14 +51,14 @@ pub struct Client {
     pools: Pools,
     side: mpsc::Receiver<Completion>,
     /// Each torrent's download directory and files, for resume data.
-    roots: HashMap<TorrentId, (PathBuf, Arc<Info>)>,
+    roots: TorrentRoots,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("event_loop", &self.event_loop)
-            .field("torrents", &self.roots.len())
+            .field("torrents", &self.roots)
             .finish()
     }
 }
@@ -65,7 +66,8 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client with no torrents, listening if configured.
     pub fn new(config: ClientConfig) -> io::Result<Self> {
-        let event_loop = EventLoop::new(Session::new(config.session), config.listen)?;
+        let mut event_loop = EventLoop::new(Session::new(config.session), config.listen)?;
+        event_loop.set_reach(config.reach);
         let to_loop = event_loop.completion_sender();
         let (side_tx, side) = mpsc::channel();
         let sink = Sink::new(move |completion| match completion {
@@ -87,7 +89,7 @@ impl Client {
             event_loop,
             pools,
             side,
-            roots: HashMap::new(),
+            roots: TorrentRoots::default(),
         })
     }
 
@@ -110,11 +112,7 @@ impl Client {
         download_dir: PathBuf,
         have: Option<Bitfield>,
     ) -> Result<TorrentId, AddError> {
-        let check = match have {
-            Some(have) => CheckMode::Trust(have),
-            None => CheckMode::Trust(Bitfield::new(info.layout().piece_count())),
-        };
-        self.add_torrent_with(AddTorrent::new(info).with_check(check), download_dir)
+        self.add_torrent_with(add_trusting(info, have), download_dir)
     }
 
     /// Adds a torrent, learning what is already under `download_dir` from its resume file in
@@ -126,8 +124,7 @@ impl Client {
         download_dir: PathBuf,
         state_dir: &Path,
     ) -> Result<TorrentId, AddError> {
-        let check = bitshoal_std::resume::check_mode(&download_dir, &info, state_dir);
-        self.add_torrent_with(AddTorrent::new(info).with_check(check), download_dir)
+        TorrentClient::add_torrent_resuming(self, info, download_dir, state_dir)
     }
 
     /// Adds a torrent described by `add` (its trackers, how to check what is on disk) whose
@@ -137,14 +134,25 @@ impl Client {
         add: AddTorrent,
         download_dir: PathBuf,
     ) -> Result<TorrentId, AddError> {
-        let info = Arc::clone(&add.info);
         let now = self.event_loop.now();
-        let id = self.event_loop.session().add_torrent(now, add)?;
-        // Storage must know the directory before it sees the torrent's `Open`.
-        self.pools.disk.storage().register(id, download_dir.clone());
-        self.roots.insert(id, (download_dir, info));
+        let id = self.roots.add(
+            self.event_loop.session(),
+            now,
+            self.pools.disk.storage(),
+            add,
+            download_dir,
+        )?;
         self.event_loop.dispatch(&mut self.pools);
         Ok(id)
+    }
+
+    /// Runs a session command at the loop's clock and performs what it produced (see
+    /// [`TorrentClient::command`]).
+    pub fn command<R>(&mut self, f: impl FnOnce(&mut Session, Instant) -> R) -> R {
+        let now = self.event_loop.now();
+        let r = f(self.event_loop.session(), now);
+        self.event_loop.dispatch(&mut self.pools);
+        r
     }
 
     /// Writes the torrent's resume file to `state_dir` (atomically; see
@@ -152,32 +160,31 @@ impl Client {
     /// [`pause`](Self::pause), or when finished): a write landing after the save changes a
     /// file's time, and the next start then checks the files again.
     pub fn save_resume(&mut self, torrent: TorrentId, state_dir: &Path) -> io::Result<PathBuf> {
-        let (root, info) = self
-            .roots
-            .get(&torrent)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown torrent"))?;
-        let files = bitshoal_std::resume::file_stats(root, info);
-        let data = self
-            .event_loop
-            .session()
-            .resume_data(torrent, files)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown torrent"))?;
-        bitshoal_std::resume::save(state_dir, &data)
+        self.roots
+            .save_resume(self.event_loop.session(), torrent, state_dir)
+    }
+
+    /// Syncs a torrent's files (see [`TorrentClient::sync_files`]).
+    pub fn sync_files(&mut self, torrent: TorrentId) {
+        self.pools.disk.finish(torrent);
     }
 
     /// Pauses a torrent (see `Session::pause`).
     pub fn pause(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
-        let now = self.event_loop.now();
-        let r = self.event_loop.session().pause(now, torrent);
-        self.event_loop.dispatch(&mut self.pools);
-        r
+        self.command(|s, now| s.pause(now, torrent))
     }
 
     /// Resumes a paused or failed torrent (see `Session::resume`); connect to peers again
     /// afterwards.
     pub fn resume(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
+        self.command(|s, now| s.resume(now, torrent))
+    }
+
+    /// Asks the torrent's trackers for the swarm's counts (see `Session::scrape`); the answers
+    /// come as `Event::ScrapeResult` / `Event::ScrapeFailed`.
+    pub fn scrape(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
         let now = self.event_loop.now();
-        let r = self.event_loop.session().resume(now, torrent);
+        let r = self.event_loop.session().scrape(now, torrent);
         self.event_loop.dispatch(&mut self.pools);
         r
     }
@@ -188,10 +195,7 @@ impl Client {
         torrent: TorrentId,
         addr: SocketAddr,
     ) -> Result<ConnId, ConnectError> {
-        let now = self.event_loop.now();
-        let conn = self.event_loop.session().connect(now, torrent, addr)?;
-        self.event_loop.dispatch(&mut self.pools);
-        Ok(conn)
+        self.command(|s, now| s.connect(now, torrent, addr))
     }
 
     /// A snapshot of a torrent.
@@ -221,5 +225,43 @@ impl Client {
             }
         }
         Ok(out)
+    }
+}
+
+impl TorrentClient for Client {
+    fn new(config: ClientConfig) -> io::Result<Self> {
+        Self::new(config)
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr()
+    }
+
+    fn add_torrent_with(
+        &mut self,
+        add: AddTorrent,
+        download_dir: PathBuf,
+    ) -> Result<TorrentId, AddError> {
+        self.add_torrent_with(add, download_dir)
+    }
+
+    fn command<R>(&mut self, f: impl FnOnce(&mut Session, Instant) -> R) -> R {
+        self.command(f)
+    }
+
+    fn view(&mut self) -> &Session {
+        self.event_loop.session()
+    }
+
+    fn save_resume(&mut self, torrent: TorrentId, state_dir: &Path) -> io::Result<PathBuf> {
+        self.save_resume(torrent, state_dir)
+    }
+
+    fn sync_files(&mut self, torrent: TorrentId) {
+        self.sync_files(torrent);
+    }
+
+    fn turn(&mut self, max_wait: Duration) -> io::Result<Vec<ClientEvent>> {
+        self.turn(max_wait)
     }
 }

@@ -32,7 +32,7 @@ use std::time::Duration as StdDuration;
 use bitshoal_core::id::ConnId;
 use bitshoal_core::session::{DiskCmd, Event, HashJob, Input, Output, Session};
 use bitshoal_core::time::Instant;
-use bitshoal_std::client::NetServices;
+use bitshoal_std::client::{reachable, NetServices, Reach};
 use bitshoal_std::workers::{Completion, Sink};
 use bytes::{Buf, Bytes, BytesMut};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
@@ -114,6 +114,8 @@ pub struct EventLoop {
     /// Inputs discovered while performing outputs; fed once the outputs are drained (the
     /// session's contract: drain everything before the next call).
     deferred: VecDeque<Input>,
+    /// Which addresses may be dialled and sent datagrams ([`EventLoop::set_reach`]).
+    reach: Option<Reach>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -171,6 +173,7 @@ impl EventLoop {
             epoch: std::time::Instant::now(),
             app_events: Vec::new(),
             deferred: VecDeque::new(),
+            reach: None,
         })
     }
 
@@ -192,6 +195,12 @@ impl EventLoop {
     /// The session's clock: microseconds since this loop started.
     pub fn now(&self) -> Instant {
         Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    /// Limits the addresses the loop dials and sends datagrams to (`None`: any); a refused
+    /// dial fails at once, a refused datagram is dropped (see `ClientConfig::reach`).
+    pub fn set_reach(&mut self, reach: Option<Reach>) {
+        self.reach = reach;
     }
 
     /// The session, for commands (`add_torrent`, `connect`, ...). Call
@@ -303,6 +312,7 @@ impl EventLoop {
             Output::Resolve { req, host, port } => self.net.resolve(req, host, port),
             // A full socket buffer or an unreachable destination loses the datagram; UDP
             // trackers retransmit (BEP 15).
+            Output::SendDatagram { to, .. } if !reachable(self.reach.as_ref(), to) => {}
             Output::SendDatagram { to, data } => drop(self.udp.send_to(&data, to)),
             _ => {}
         }
@@ -346,6 +356,10 @@ impl EventLoop {
     }
 
     fn connect(&mut self, conn: ConnId, addr: SocketAddr) {
+        if !reachable(self.reach.as_ref(), addr) {
+            self.feed(Input::ConnectFailed { conn });
+            return;
+        }
         let stream = match TcpStream::connect(addr) {
             Ok(s) => s,
             Err(_) => {

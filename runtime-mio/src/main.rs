@@ -26,19 +26,25 @@ enum Command {
     /// Download a torrent from its trackers and the peers given (exit codes: 0 done, 2 bad
     /// torrent, 3 nothing reachable or timed out, 4 disk error, 5 unsupported, 130 Ctrl-C).
     Download(cli::download::DownloadArgs),
-    /// Seed a torrent's content from a directory until Ctrl-C.
+    /// Seed a torrent's content from a directory (checked first) until Ctrl-C.
     Seed(cli::seed::SeedArgs),
+    /// Check every piece of a torrent's content on disk (exit codes: 0 all good, 6 bad or
+    /// missing pieces, 2 bad torrent).
+    Verify(cli::verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
+    // Logs go to stderr, as RUST_LOG says (nothing by default).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Create(args) => cli::create::run(args),
         Command::Demo(args) => cli::demo::run(args),
         Command::Info(args) => cli::info::run(args),
-        // These two report their own exit codes (see cli/transfer.rs).
+        // These report their own exit codes (see cli/transfer.rs).
         Command::Download(args) => return cli::download::run(args),
         Command::Seed(args) => return cli::seed::run(args),
+        Command::Verify(args) => return cli::verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

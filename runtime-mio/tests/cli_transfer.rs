@@ -4,128 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
 
-use serde_json::Value;
-
+use common::cli::{bitshoal, json_lines, stderr, Running};
 use common::{Payload, SeedThread};
-
-/// Bounds every wait in these tests.
-const WAIT: Duration = Duration::from_secs(60);
-
-fn bitshoal(args: &[&str], cwd: &Path) -> Output {
-    Command::new("timeout")
-        .args(["-k", "5", "120", env!("CARGO_BIN_EXE_bitshoal")])
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run bitshoal")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
-        .collect()
-}
-
-/// A running `bitshoal` with its JSON lines arriving on a channel.
-struct Running {
-    child: Option<Child>,
-    lines: mpsc::Receiver<Value>,
-}
-
-impl Running {
-    fn start(args: &[&str], cwd: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bitshoal"))
-            .args(args)
-            .current_dir(cwd)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start bitshoal");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let value = serde_json::from_str(&line).expect("a JSON line");
-                if tx.send(value).is_err() {
-                    return;
-                }
-            }
-        });
-        Self {
-            child: Some(child),
-            lines,
-        }
-    }
-
-    /// The first line whose `event` is `name` (panics after [`WAIT`]).
-    fn wait_event(&self, name: &str) -> Value {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|e| panic!("no {name:?} line: {e}"));
-            if line["event"] == name {
-                return line;
-            }
-        }
-    }
-
-    fn interrupt(&self) {
-        let ok = Command::new("kill")
-            .args([
-                "-INT",
-                &self.child.as_ref().expect("running").id().to_string(),
-            ])
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill -INT failed");
-    }
-
-    /// Waits for the exit (at most [`WAIT`], then kills it) and returns the code.
-    fn exit_code(mut self) -> i32 {
-        let mut child = self.child.take().expect("not waited for yet");
-        let pid = child.id();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        match rx.recv_timeout(WAIT) {
-            Ok(status) => status.unwrap().code().expect("exited, not killed"),
-            Err(_) => {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-                panic!("bitshoal did not exit within {WAIT:?}");
-            }
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 #[test]
 fn download_from_a_peer_verifies_syncs_and_exits_zero() {
@@ -179,12 +61,14 @@ fn seed_command_serves_download_command_and_stops_cleanly_on_ctrl_c() {
             data.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
-            "--trust-data",
             "--json",
         ],
         payload.dir.path(),
     );
     let started = seed.wait_event("started");
+    // The data is checked, not trusted: every piece is found.
+    let checked = seed.wait_event("checked");
+    assert_eq!(checked["have"], checked["pieces"]);
     let addr = started["listen"]
         .as_str()
         .expect("the listen address")
@@ -304,25 +188,10 @@ fn nothing_to_download_from_exits_3() {
 }
 
 #[test]
-fn seed_wants_trust_data_and_checks_the_files_exist() {
+fn seed_with_trust_data_checks_the_files_exist() {
     let payload = Payload::new(5, Vec::new());
     let torrent = payload.torrent_path.to_str().unwrap();
     let data = payload.data_dir();
-    let out = bitshoal(
-        &[
-            "seed",
-            torrent,
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        payload.dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("recheck"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--trust-data"));
-
     std::fs::remove_file(data.join("pay/sub/b.txt")).unwrap();
     let out = bitshoal(
         &[

@@ -3,7 +3,8 @@
 //!
 //! - over HTTP: a mio seed and a blocking-runtime leech;
 //! - over UDP (BEP 15): a blocking-runtime seed and a mio leech;
-//! - the `bitshoal download` binary against a seed found through the tracker.
+//! - the `bitshoal download` binary against a seed found through the tracker;
+//! - scrapes (BEP 48 over HTTP, BEP 15 over UDP) after a leech finished, counting the swarm.
 //!
 //! Debian builds opentracker in whitelist mode: the test writes the torrent's v1 info-hash to
 //! a whitelist file in a scratch directory (readable by the `nobody` user it drops to, and the
@@ -240,4 +241,79 @@ fn download_command_finds_a_seed_through_opentracker() {
     payload.assert_copied_to(&out_dir);
     drop(seed);
     drop(tracker);
+}
+
+#[test]
+fn scrape_over_http_and_udp_counts_the_swarm() {
+    let Some((tracker, payload)) = setup(24, Tracker::http_url) else {
+        return;
+    };
+    let (http, udp) = (tracker.http_url(), tracker.udp_url());
+    let seed = SeedThread::start(&payload, true, 0x5eed);
+    seed_announced(&seed, &http);
+    // A mio leech that knows the tracker by both protocols (announces go to the first tier).
+    let mut leech = match AnyClient::loopback(false, 0x1ee7).unwrap() {
+        AnyClient::Mio(c) => c,
+        AnyClient::Std(_) => unreachable!("asked for the mio runtime"),
+    };
+    let out = payload.dir.path().join("scraper");
+    let add = AddTorrent::new(Arc::clone(&payload.info))
+        .with_trackers(vec![vec![http.clone()], vec![udp.clone()]]);
+    let t = leech.add_torrent_with(add, out.clone()).unwrap();
+    let deadline = Instant::now() + WAIT;
+    // Run until the download is done, synced, and the `completed` announce was answered.
+    let mut finished = false;
+    let mut completed_acked = false;
+    let mut synced = false;
+    while !(completed_acked && synced) {
+        assert!(
+            Instant::now() < deadline,
+            "the leech did not finish in time"
+        );
+        for event in leech.turn(Duration::from_millis(100)).unwrap() {
+            match event {
+                ClientEvent::Session(Event::TorrentFinished { .. }) => finished = true,
+                ClientEvent::Session(Event::TrackerAnnounced { .. }) if finished => {
+                    completed_acked = true;
+                }
+                ClientEvent::Synced { result, .. } => {
+                    result.expect("the files sync");
+                    synced = true;
+                }
+                ClientEvent::Session(Event::TrackerFailed { url, error, .. }) => {
+                    panic!("announce to {url} failed: {error}")
+                }
+                _ => {}
+            }
+        }
+    }
+    leech.scrape(t).unwrap();
+    let mut results = Vec::new();
+    while results.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "scrapes did not come back: {results:?}"
+        );
+        for event in leech.turn(Duration::from_millis(100)).unwrap() {
+            match event {
+                ClientEvent::Session(Event::ScrapeResult {
+                    url,
+                    complete,
+                    incomplete,
+                    downloaded,
+                    ..
+                }) => results.push((url, Ok((complete, incomplete, downloaded)))),
+                ClientEvent::Session(Event::ScrapeFailed { url, error, .. }) => {
+                    results.push((url, Err(error.to_string())));
+                }
+                _ => {}
+            }
+        }
+    }
+    results.sort();
+    // Two seeds (the seed, and the leech after `completed`), nobody leeching, one download.
+    let mut want = vec![(http, Ok((2, 0, 1))), (udp, Ok((2, 0, 1)))];
+    want.sort();
+    assert_eq!(results, want);
+    payload.assert_copied_to(&out);
 }

@@ -3,20 +3,34 @@
 //! A client is a session plus the IO it needs: sockets, a [`DiskPool`](crate::workers::DiskPool)
 //! and a [`HashPool`](crate::workers::HashPool). The blocking runtime's
 //! [`BlockingClient`](crate::blocking::BlockingClient) and the mio runtime's `Client` take the
-//! same [`ClientConfig`] and report the same [`ClientEvent`]s, so an application (or a test) can
-//! switch runtimes without touching anything else.
+//! same [`ClientConfig`], report the same [`ClientEvent`]s and implement the same
+//! [`TorrentClient`] trait, so an application (or a test) can switch runtimes without touching
+//! anything else. What they share in adding torrents and saving resume files lives here
+//! ([`TorrentRoots`]), not in each of them.
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::net::SocketAddr;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use bitshoal_core::id::{RequestId, TorrentId};
-use bitshoal_core::session::{Config, Event, HttpReply, Input, StorageError};
+use bitshoal_core::bitfield::Bitfield;
+use bitshoal_core::id::{ConnId, RequestId, TorrentId};
+use bitshoal_core::metainfo::Info;
+use bitshoal_core::resume::ResumeData;
+use bitshoal_core::session::{
+    AddError, AddTorrent, CheckMode, CommandError, Config, ConnectError, Event, HttpReply, Input,
+    Session, StorageError, TorrentStatus,
+};
+use bitshoal_core::time::Instant;
 
 use crate::http::{HttpDone, HttpOptions, HttpPool, HttpRequest};
 use crate::resolve::{ResolveRequest, Resolved, Resolver};
-use crate::storage::StorageConfig;
+use crate::storage::{Storage, StorageConfig};
 use crate::workers::{Completion, Sink};
 
 /// How to build a client, on either runtime.
@@ -36,6 +50,53 @@ pub struct ClientConfig {
     pub disk_threads: usize,
     /// Hashing threads (0: one per core).
     pub hash_threads: usize,
+    /// Which addresses the client may contact by itself (peers it dials, datagrams it sends);
+    /// `None`: any. A refused dial fails at once (`Input::ConnectFailed`), a refused datagram
+    /// is dropped. The `bitshoal` binary uses it to keep a loopback client on loopback.
+    pub reach: Option<Reach>,
+}
+
+/// A rule for which IP addresses a client may contact (see [`ClientConfig::reach`]).
+#[derive(Clone)]
+pub struct Reach(Arc<dyn Fn(IpAddr) -> bool + Send + Sync>);
+
+impl Reach {
+    /// Addresses for which `allow` returns true.
+    pub fn new(allow: impl Fn(IpAddr) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(allow))
+    }
+
+    /// Loopback addresses (127.0.0.0/8, ::1, and IPv4-mapped loopback) and the addresses in
+    /// `named`.
+    pub fn loopback_and(named: Vec<IpAddr>) -> Self {
+        Self::new(move |ip| is_loopback(ip) || named.contains(&ip))
+    }
+
+    /// Whether the rule lets the client contact `ip`.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        (self.0)(ip)
+    }
+}
+
+impl std::fmt::Debug for Reach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reach(..)")
+    }
+}
+
+/// Whether `reach` (none: anything) lets a client contact `addr`.
+pub fn reachable(reach: Option<&Reach>, addr: SocketAddr) -> bool {
+    reach.is_none_or(|r| r.allows(addr.ip()))
+}
+
+/// Whether `ip` is a loopback address, IPv4-mapped IPv6 loopback (`::ffff:127.0.0.1`) included.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
 }
 
 impl Default for ClientConfig {
@@ -49,6 +110,7 @@ impl Default for ClientConfig {
             storage: StorageConfig::default(),
             disk_threads: 0,
             hash_threads: 0,
+            reach: None,
         }
     }
 }
@@ -163,11 +225,176 @@ pub enum ClientEvent {
     },
 }
 
+/// What a client needs to add a torrent without its content in hand: the [`AddTorrent`] for
+/// `info` with `have` trusted as verified and stored (`None`: nothing downloaded yet).
+pub fn add_trusting(info: Arc<Info>, have: Option<Bitfield>) -> AddTorrent {
+    let have = have.unwrap_or_else(|| Bitfield::new(info.layout().piece_count()));
+    AddTorrent::new(info).with_check(CheckMode::Trust(have))
+}
+
+/// The [`AddTorrent`] for `info` whose content lives (or will live) under `download_dir`, with
+/// what is there learnt from its resume file in `state_dir` (see [`crate::resume::check_mode`]):
+/// unchanged files are trusted, changed ones checked piece by piece; without a resume file,
+/// existing files are checked.
+pub fn add_resuming(info: Arc<Info>, download_dir: &Path, state_dir: &Path) -> AddTorrent {
+    let check = crate::resume::check_mode(download_dir, &info, state_dir);
+    AddTorrent::new(info).with_check(check)
+}
+
+/// The torrents a client has added, each with its download directory and files: what both
+/// runtimes' clients do alike when adding a torrent and saving its resume file.
+#[derive(Debug, Default)]
+pub struct TorrentRoots {
+    roots: HashMap<TorrentId, (PathBuf, Arc<Info>)>,
+}
+
+impl TorrentRoots {
+    /// Adds `add` to `session` at `now`, its content under `download_dir` as the torrent lays
+    /// it out, and names that directory to `storage` before the torrent's `DiskCmd::Open` is
+    /// prepared. The caller drains and performs the session's outputs afterwards.
+    pub fn add(
+        &mut self,
+        session: &mut Session,
+        now: Instant,
+        storage: &Storage,
+        add: AddTorrent,
+        download_dir: PathBuf,
+    ) -> Result<TorrentId, AddError> {
+        let info = Arc::clone(&add.info);
+        let id = session.add_torrent(now, add)?;
+        storage.register(id, download_dir.clone());
+        self.roots.insert(id, (download_dir, info));
+        Ok(id)
+    }
+
+    /// The download directory of `torrent`.
+    pub fn root(&self, torrent: TorrentId) -> Option<&Path> {
+        self.roots.get(&torrent).map(|(root, _)| root.as_path())
+    }
+
+    /// `torrent`'s resume data now: the session's verified pieces and the files' sizes and
+    /// times as they are on disk.
+    pub fn resume_data(&self, session: &Session, torrent: TorrentId) -> Option<ResumeData> {
+        let (root, info) = self.roots.get(&torrent)?;
+        session.resume_data(torrent, crate::resume::file_stats(root, info))
+    }
+
+    /// Writes `torrent`'s resume file to `state_dir` (atomically; see [`crate::resume`]).
+    pub fn save_resume(
+        &self,
+        session: &Session,
+        torrent: TorrentId,
+        state_dir: &Path,
+    ) -> io::Result<PathBuf> {
+        let data = self
+            .resume_data(session, torrent)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown torrent"))?;
+        crate::resume::save(state_dir, &data)
+    }
+}
+
+/// What both runtimes' clients do, for code that runs on either (the `bitshoal` binary's
+/// `--runtime` switch, tests that run a scenario on both).
+///
+/// The methods with a default body are built from the others; each client also has them as
+/// inherent methods of the same names, so callers that know their runtime need no import.
+pub trait TorrentClient: Sized {
+    /// A client with no torrents, listening if configured.
+    fn new(config: ClientConfig) -> io::Result<Self>;
+
+    /// The address peers can connect to, if listening.
+    fn local_addr(&self) -> Option<SocketAddr>;
+
+    /// Adds a torrent described by `add` whose content lives (or will live) under
+    /// `download_dir` as the torrent lays it out.
+    fn add_torrent_with(
+        &mut self,
+        add: AddTorrent,
+        download_dir: PathBuf,
+    ) -> Result<TorrentId, AddError>;
+
+    /// Runs a session command at the client's clock (`f` gets the session and `now`) and
+    /// performs what it produced. Every command not given its own method goes through here:
+    /// `client.command(|s, now| s.set_sequential(now, torrent, true))`.
+    fn command<R>(&mut self, f: impl FnOnce(&mut Session, Instant) -> R) -> R;
+
+    /// The session, for queries (`torrent_status`, `have`, `file_progress`...).
+    fn view(&mut self) -> &Session;
+
+    /// Writes the torrent's resume file to `state_dir` (see [`crate::resume`]). Best done when
+    /// no write is in flight (paused, or finished): a write landing after the save changes a
+    /// file's time, and the next start then checks the files again (safe, only slower).
+    fn save_resume(&mut self, torrent: TorrentId, state_dir: &Path) -> io::Result<PathBuf>;
+
+    /// Creates the torrent's empty files and syncs every file written since the last sync, on
+    /// a disk worker; [`ClientEvent::Synced`] reports the result. Done by itself on
+    /// [`Event::TorrentFinished`]; call it for a torrent that is complete without finishing
+    /// (all there after a check or a resume).
+    fn sync_files(&mut self, torrent: TorrentId);
+
+    /// Runs the client once (waiting at most `max_wait`) and returns what happened.
+    fn turn(&mut self, max_wait: Duration) -> io::Result<Vec<ClientEvent>>;
+
+    /// Adds a torrent, learning what is already under `download_dir` from its resume file in
+    /// `state_dir` ([`add_resuming`]).
+    fn add_torrent_resuming(
+        &mut self,
+        info: Arc<Info>,
+        download_dir: PathBuf,
+        state_dir: &Path,
+    ) -> Result<TorrentId, AddError> {
+        let add = add_resuming(info, &download_dir, state_dir);
+        self.add_torrent_with(add, download_dir)
+    }
+
+    /// Opens a connection to a peer of `torrent`.
+    fn connect(&mut self, torrent: TorrentId, addr: SocketAddr) -> Result<ConnId, ConnectError> {
+        self.command(|s, now| s.connect(now, torrent, addr))
+    }
+
+    /// Pauses a torrent (see `Session::pause`).
+    fn pause(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
+        self.command(|s, now| s.pause(now, torrent))
+    }
+
+    /// A snapshot of a torrent.
+    fn status(&mut self, torrent: TorrentId) -> Option<TorrentStatus> {
+        self.view().torrent_status(torrent)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bitshoal_core::session::Session;
 
     use super::*;
+
+    #[test]
+    fn loopback_reach_allows_loopback_and_named_addresses_only() {
+        let named: IpAddr = "192.0.2.7".parse().unwrap();
+        let reach = Reach::loopback_and(vec![named]);
+        for ok in [
+            "127.0.0.1",
+            "127.3.2.1",
+            "::1",
+            "::ffff:127.0.0.1",
+            "192.0.2.7",
+        ] {
+            assert!(reach.allows(ok.parse().unwrap()), "{ok}");
+        }
+        for refused in [
+            "192.0.2.8",
+            "10.0.0.1",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+            "0.0.0.0",
+        ] {
+            assert!(!reach.allows(refused.parse().unwrap()), "{refused}");
+        }
+        let addr: SocketAddr = "10.0.0.1:6881".parse().unwrap();
+        assert!(reachable(None, addr));
+        assert!(!reachable(Some(&reach), addr));
+    }
 
     #[test]
     fn default_configs_get_distinct_seeds_and_so_distinct_peer_ids() {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use bitshoal_core::dht::krpc::{Body, Message, NodeInfo, Response, TxId};
-use bitshoal_core::dht::{DhtConfig, DhtNode, NodeId};
+use bitshoal_core::dht::{DhtConfig, DhtNode, ItemKey, ItemValue, NodeId, TorrentSource};
 use bitshoal_core::id::InfoHashV1;
 use bitshoal_core::rng::Rng;
 use bitshoal_core::time::{Duration, Instant};
@@ -69,10 +69,22 @@ fn fuzz_node() -> DhtNode {
     };
     node.handle_datagram(Instant::ZERO, router, &reply.to_vec());
     node.get_peers(Instant::ZERO, InfoHashV1([0x42; 20]));
+    // BEP 44/46 lookups, so that item answers reach the verification code: the key of the
+    // seed corpus's signed item (seed [7; 32], salt "feed"), and an immutable put.
+    let key = ItemKey::from_seed(&[7; 32]);
+    node.resolve_torrent(
+        Instant::ZERO,
+        &TorrentSource {
+            public_key: key.public_key(),
+            salt: b"feed".to_vec(),
+        },
+    );
+    let value = ItemValue::from_bytes(b"Hello World!").expect("a short string");
+    node.put_immutable(Instant::ZERO, value);
     node
 }
 
-/// A DHT node fed arbitrary datagrams: never panics, and everything it sends is a KRPC
+/// A DHT node fed arbitrary datagrams (BEP 5 and BEP 44 `get`/`put` among them): never panics, and everything it sends is a KRPC
 /// message within the size limits (at most 1,024 bytes; replies to addresses not in its
 /// routing table at most four times the datagram that caused them).
 ///
@@ -125,6 +137,7 @@ pub fn dht_node(data: &[u8]) {
         node.routing_table(false).check_invariants();
         node.routing_table(true).check_invariants();
         assert!(node.pending_requests() <= DhtConfig::default().max_pending);
+        assert!(node.items().len() <= DhtConfig::default().items.max_items);
     }
     // Let every request time out: the machine winds down without panicking.
     for _ in 0..10 {

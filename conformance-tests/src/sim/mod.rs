@@ -50,7 +50,9 @@ pub use fake_peer::{FakeConfig, FakePeer};
 pub use net::{HostRef, LinkProfile};
 pub use swarm::{Swarm, SwarmBuilder, SwarmNode};
 pub use torrent::{TestTorrent, TorrentSpec};
-pub use tracker::{SimTracker, TrackerConfig, TrackerId, TrackerProtocol, TrackerRequest};
+pub use tracker::{
+    NetworkRequest, SimTracker, TrackerConfig, TrackerId, TrackerProtocol, TrackerRequest,
+};
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -123,6 +125,8 @@ pub struct SimNode {
     dead: BTreeSet<ConnId>,
     /// Pieces each torrent had at the last check: the count never goes down.
     have_counts: BTreeMap<TorrentId, u32>,
+    /// Every HTTP request, name lookup and datagram the node sent (see `tracker`).
+    pub(crate) network: Vec<(Instant, NetworkRequest)>,
 }
 
 impl SimNode {
@@ -444,6 +448,7 @@ impl Sim {
             armed: None,
             dead: BTreeSet::new(),
             have_counts: BTreeMap::new(),
+            network: Vec::new(),
         };
         let h = self.add_host(addr, config.link, HostKind::Node(Box::new(node)));
         self.listeners.insert(addr, h);

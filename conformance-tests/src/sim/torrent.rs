@@ -49,6 +49,16 @@ pub struct TestTorrent {
 impl TestTorrent {
     /// Builds a torrent of random bytes drawn from `rng`.
     pub fn build(rng: &mut Rng, spec: &TorrentSpec) -> Self {
+        Self::build_inner(rng, spec, false)
+    }
+
+    /// Builds a private torrent (BEP 27: `private: 1` in the info dictionary) of random bytes
+    /// drawn from `rng`.
+    pub fn build_private(rng: &mut Rng, spec: &TorrentSpec) -> Self {
+        Self::build_inner(rng, spec, true)
+    }
+
+    fn build_inner(rng: &mut Rng, spec: &TorrentSpec, private: bool) -> Self {
         assert!(!spec.files.is_empty(), "a torrent has at least one file");
         let piece = u64::from(spec.piece_length);
         // (length, is_pad) in layout order.
@@ -105,6 +115,9 @@ impl TestTorrent {
         let pl = d.value(b"piece length");
         put_int(pl, i64::from(spec.piece_length));
         d.bytes(b"pieces", &pieces);
+        if private {
+            d.int(b"private", 1);
+        }
         d.finish();
         let info = Info::from_bytes(&raw).expect("the simulator builds valid torrents");
         Self {

@@ -15,7 +15,9 @@
 //!   fails with "no such host".
 //!
 //! Each tracker keeps a swarm per info-hash (the address a peer announced from, with the port
-//! it announced) and answers an announce with the other peers of the swarm. Every request that
+//! it announced) and answers an announce with the other peers of the swarm. It answers scrapes
+//! too (BEP 48 at `/scrape`, the BEP 15 scrape action) with the swarm's seeders, leechers and
+//! `completed` announces, and can report the announcing address as `external ip` (BEP 24). Every request that
 //! reaches a tracker's address, dead or alive, is logged ([`SimTracker::log`]) with its time,
 //! so tests can check failover and retransmission timing on the virtual clock.
 
@@ -27,11 +29,11 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::TorrentId;
 use bitshoal_core::session::{AddTorrent, HttpReply, Input, Output};
 use bitshoal_core::time::{Duration, Instant};
-use bitshoal_core::tracker::{AnnounceEvent, UdpRequest, UdpResponse};
+use bitshoal_core::tracker::{AnnounceEvent, ScrapeStats, UdpRequest, UdpResponse};
 use bytes::Bytes;
 use percent_encoding::percent_decode_str;
 
-use super::{Ev, HostKind, NodeId, Sim, TestTorrent};
+use super::{Ev, HostKind, NodeId, Sim, SimNode, TestTorrent};
 
 /// A tracker in a [`Sim`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -48,6 +50,10 @@ pub struct TrackerConfig {
     pub interval: u32,
     /// Whether the tracker answers (a dead one refuses HTTP and swallows UDP).
     pub alive: bool,
+    /// The BEP 48 `flags.min_request_interval` its HTTP scrapes hand out, in seconds (0: none).
+    pub min_scrape_interval: u32,
+    /// Whether HTTP announce answers carry the announcing address as `external ip` (BEP 24).
+    pub report_external_ip: bool,
 }
 
 impl Default for TrackerConfig {
@@ -57,6 +63,8 @@ impl Default for TrackerConfig {
             port: 6969,
             interval: 1800,
             alive: true,
+            min_scrape_interval: 0,
+            report_external_ip: false,
         }
     }
 }
@@ -86,6 +94,29 @@ pub struct TrackerRequest {
     pub event: Option<AnnounceEvent>,
     /// Whether it was an announce (not a UDP connect, nor garbage).
     pub announce: bool,
+    /// Whether it was a scrape (HTTP `/scrape`, or the UDP scrape action).
+    pub scrape: bool,
+    /// For an announce: the bytes the node said it still needs (`left`).
+    pub left: Option<u64>,
+}
+
+/// A request a node sent to the network outside its peer connections: what trackers (and,
+/// later, the DHT or LSD) cost it, and where it went; see [`SimNode::network_requests`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetworkRequest {
+    /// An `Output::Http` GET of this URL.
+    Http(String),
+    /// An `Output::Resolve` of this host name.
+    Resolve(String),
+    /// An `Output::SendDatagram` to this address.
+    Datagram(SocketAddr),
+}
+
+impl SimNode {
+    /// Every HTTP request, name lookup and datagram the node sent, with its time, in order.
+    pub fn network_requests(&self) -> &[(Instant, NetworkRequest)] {
+        &self.network
+    }
 }
 
 /// A tracker: its address, its swarms, and what reached it.
@@ -95,6 +126,8 @@ pub struct SimTracker {
     config: TrackerConfig,
     /// Per info-hash: each peer's address (announcing IP, announced port) and bytes left.
     swarms: BTreeMap<[u8; 20], BTreeMap<SocketAddr, u64>>,
+    /// Per info-hash: `completed` announces heard.
+    completed: BTreeMap<[u8; 20], u32>,
     log: Vec<TrackerRequest>,
     next_connection_id: u64,
 }
@@ -147,6 +180,64 @@ impl SimTracker {
             .unwrap_or_default()
     }
 
+    /// The scrapes that reached the tracker from `node`, in order.
+    pub fn scrapes_from(&self, node: NodeId) -> Vec<&TrackerRequest> {
+        self.log
+            .iter()
+            .filter(|r| r.node == node && r.scrape)
+            .collect()
+    }
+
+    /// Seeders, leechers and `completed` announces for `info_hash`.
+    fn counts(&self, info_hash: &[u8; 20]) -> (u32, u32, u32) {
+        let swarm = self.swarms.get(info_hash);
+        let seeders = swarm.map_or(0, |s| s.values().filter(|&&l| l == 0).count() as u32);
+        let all = swarm.map_or(0, |s| s.len() as u32);
+        let completed = self.completed.get(info_hash).copied().unwrap_or(0);
+        (seeders, all - seeders, completed)
+    }
+
+    /// The answer to an HTTP scrape's query string (BEP 48): every `info_hash` asked for that
+    /// the tracker has heard of.
+    fn http_scrape(&self, query: &str) -> Vec<u8> {
+        let mut hashes: Vec<[u8; 20]> = query
+            .split('&')
+            .filter_map(|pair| pair.strip_prefix("info_hash="))
+            .filter_map(|v| <[u8; 20]>::try_from(percent_decode_str(v).collect::<Vec<u8>>()).ok())
+            .filter(|h| self.swarms.contains_key(h))
+            .collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let mut files = Vec::new();
+        let mut f = DictWriter::new(&mut files);
+        for hash in hashes {
+            let (seeders, leechers, completed) = self.counts(&hash);
+            let mut entry = Vec::new();
+            let mut e = DictWriter::new(&mut entry);
+            e.int(b"complete", i64::from(seeders));
+            e.int(b"downloaded", i64::from(completed));
+            e.int(b"incomplete", i64::from(leechers));
+            e.finish();
+            f.raw(&hash, &entry);
+        }
+        f.finish();
+        let mut body = Vec::new();
+        let mut d = DictWriter::new(&mut body);
+        d.raw(b"files", &files);
+        if self.config.min_scrape_interval > 0 {
+            let mut flags = Vec::new();
+            let mut fl = DictWriter::new(&mut flags);
+            fl.int(
+                b"min_request_interval",
+                i64::from(self.config.min_scrape_interval),
+            );
+            fl.finish();
+            d.raw(b"flags", &flags);
+        }
+        d.finish();
+        body
+    }
+
     /// Records an announce from `from` and returns the other peers (at most `numwant`) with
     /// the seeder and leecher counts.
     fn announce(
@@ -157,6 +248,9 @@ impl SimTracker {
         event: Option<AnnounceEvent>,
         numwant: usize,
     ) -> (Vec<SocketAddr>, u32, u32) {
+        if event == Some(AnnounceEvent::Completed) {
+            *self.completed.entry(info_hash).or_default() += 1;
+        }
         let swarm = self.swarms.entry(info_hash).or_default();
         if event == Some(AnnounceEvent::Stopped) {
             swarm.remove(&from);
@@ -222,6 +316,12 @@ impl SimTracker {
             }
         }
         d.int(b"complete", i64::from(seeders));
+        if self.config.report_external_ip {
+            match from_ip {
+                IpAddr::V4(ip) => d.bytes(b"external ip", &ip.octets()),
+                IpAddr::V6(ip) => d.bytes(b"external ip", &ip.octets()),
+            }
+        }
         d.int(b"incomplete", i64::from(leechers));
         d.int(b"interval", i64::from(self.config.interval));
         d.bytes(b"peers", &compact);
@@ -238,6 +338,32 @@ impl SimTracker {
         let Ok(request) = UdpRequest::decode(data) else {
             return (None, false, None);
         };
+        if let UdpRequest::Scrape {
+            transaction_id,
+            info_hashes,
+            ..
+        } = &request
+        {
+            let stats = info_hashes
+                .iter()
+                .map(|h| {
+                    let (complete, incomplete, downloaded) = self.counts(h);
+                    ScrapeStats {
+                        complete,
+                        downloaded,
+                        incomplete,
+                        name: None,
+                    }
+                })
+                .collect();
+            let mut out = Vec::new();
+            UdpResponse::Scrape {
+                transaction_id: *transaction_id,
+                stats,
+            }
+            .encode(&mut out);
+            return (Some(out), false, None);
+        }
         let (response, announce, event) = match request {
             UdpRequest::Connect { transaction_id } => {
                 self.next_connection_id += 1;
@@ -271,13 +397,7 @@ impl SimTracker {
                 };
                 (response, true, request.event)
             }
-            UdpRequest::Scrape { transaction_id, .. } => {
-                let response = UdpResponse::Error {
-                    transaction_id,
-                    message: "scrape is not simulated".into(),
-                };
-                (response, false, None)
-            }
+            UdpRequest::Scrape { .. } => unreachable!("answered above"),
         };
         let mut out = Vec::new();
         response.encode(&mut out);
@@ -295,6 +415,7 @@ impl Sim {
             addr,
             config,
             swarms: BTreeMap::new(),
+            completed: BTreeMap::new(),
             log: Vec::new(),
             next_connection_id: 0,
         });
@@ -362,6 +483,15 @@ impl Sim {
     pub(crate) fn perform_network(&mut self, host: usize, output: Output) {
         let now = self.now;
         let rtt = self.tracker_delay(host) * 2;
+        let request = match &output {
+            Output::Http { url, .. } => Some(NetworkRequest::Http(url.clone())),
+            Output::Resolve { host, .. } => Some(NetworkRequest::Resolve(host.clone())),
+            Output::SendDatagram { to, .. } => Some(NetworkRequest::Datagram(*to)),
+            _ => None,
+        };
+        if let (Some(request), HostKind::Node(node)) = (request, &mut self.hosts[host].kind) {
+            node.network.push((now, request));
+        }
         match output {
             Output::Http { req, url, max_body } => {
                 let result = self.http_get(host, &url, max_body);
@@ -400,9 +530,19 @@ impl Sim {
         let Some(t) = self.tracker_by_host(name, port) else {
             return refused();
         };
-        let query = target.split_once('?').map_or("", |(_, q)| q);
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        // BEP 48: the scrape URL's last path component starts with `scrape`.
+        let scrape = path
+            .rsplit('/')
+            .next()
+            .is_some_and(|p| p.starts_with("scrape"));
         let from_ip = self.hosts[host].addr.ip();
         let at = self.now + self.tracker_delay(host);
+        let left = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("left="))
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|_| !scrape);
         let tracker = &mut self.trackers[t];
         if !tracker.config.alive {
             tracker.log.push(TrackerRequest {
@@ -411,18 +551,26 @@ impl Sim {
                 protocol: TrackerProtocol::Http,
                 answered: false,
                 event: None,
-                announce: true,
+                announce: !scrape,
+                scrape,
+                left,
             });
             return refused();
         }
-        let (body, event) = tracker.http_announce(from_ip, query)?;
+        let (body, event) = if scrape {
+            (tracker.http_scrape(query), None)
+        } else {
+            tracker.http_announce(from_ip, query)?
+        };
         tracker.log.push(TrackerRequest {
             at,
             node: NodeId(host),
             protocol: TrackerProtocol::Http,
             answered: true,
             event,
-            announce: true,
+            announce: !scrape,
+            scrape,
+            left,
         });
         if body.len() > max_body {
             return Err(format!("body over {max_body} bytes"));
@@ -440,12 +588,17 @@ impl Sim {
         if let Some(t) = self.trackers.iter().position(|t| t.addr == to) {
             let tracker = &mut self.trackers[t];
             let alive = tracker.config.alive;
+            let decoded = UdpRequest::decode(data);
+            let scrape = matches!(decoded, Ok(UdpRequest::Scrape { .. }));
+            let left = match &decoded {
+                Ok(UdpRequest::Announce { request, .. }) => Some(request.left),
+                _ => None,
+            };
             let (reply, announce, event) = if alive {
                 tracker.udp_datagram(from, data)
             } else {
                 // Whether a dead tracker's datagram was an announce, for the log.
-                let announce = matches!(UdpRequest::decode(data), Ok(UdpRequest::Announce { .. }));
-                (None, announce, None)
+                (None, left.is_some(), None)
             };
             tracker.log.push(TrackerRequest {
                 at: now + one_way,
@@ -454,6 +607,8 @@ impl Sim {
                 answered: alive,
                 event,
                 announce,
+                scrape,
+                left,
             });
             if let Some(reply) = reply {
                 let input = Input::Datagram {

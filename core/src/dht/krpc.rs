@@ -1,6 +1,7 @@
 //! The KRPC codec (BEP 5): queries, responses and errors over bencoded UDP datagrams, with the
 //! fields of BEP 32 (`nodes6`, `want`), BEP 33 (`scrape`, `noseed`, `seed`, `BFsd`, `BFpe`),
-//! BEP 42 (`ip`), BEP 43 (`ro`) and BEP 51 (`sample_infohashes`).
+//! BEP 42 (`ip`), BEP 43 (`ro`), BEP 44 (`get`, `put`; `k`, `seq`, `sig`, `salt`, `cas`, `v`)
+//! and BEP 51 (`sample_infohashes`).
 //!
 //! Decoding is lenient (remote DHT traffic is sloppy) but tightly bounded: datagrams over
 //! [`MAX_DATAGRAM`] bytes are refused before any parsing, and the bencode decoder runs with a
@@ -34,10 +35,14 @@ pub const MAX_TOKEN: usize = 32;
 /// The longest method name or error message kept.
 const MAX_NAME: usize = 32;
 
-/// Bencode limits for KRPC: the deepest message is dict → dict → list → string.
+/// Bencode limits for KRPC: BEP 5 messages nest dict → dict → list → string; a BEP 44 `v`
+/// (any bencoded value of at most 1,000 bytes) sits at depth 3 and may nest a little.
 const OPTIONS: DecodeOptions = DecodeOptions::LENIENT
-    .with_max_depth(4)
-    .with_max_tokens(512);
+    .with_max_depth(12)
+    .with_max_tokens(768);
+
+/// The longest BEP 44 salt kept by the decoder (the node refuses over 64 with error 207).
+pub const MAX_SALT: usize = 128;
 
 /// A transaction id (`t`), echoed in the response.
 pub type TxId = ArrayVec<u8, MAX_TID>;
@@ -86,6 +91,9 @@ pub struct Message {
 }
 
 /// The three kinds of KRPC message (`y` = `q`, `r`, `e`).
+// A message lives only while one datagram is handled; boxing the response would cost an
+// allocation per datagram for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
     /// `y = q`.
@@ -142,6 +150,17 @@ pub enum QueryKind {
         /// BEP 33 `seed`: the announcer is a seed.
         seed: bool,
     },
+    /// BEP 44 `get`: an item by target.
+    Get {
+        /// SHA-1 of the immutable value, or of the mutable item's key and salt.
+        target: NodeId,
+        /// Only send a mutable item's value if its `seq` is above this.
+        seq: Option<i64>,
+        /// BEP 32 `want`.
+        want: Want,
+    },
+    /// BEP 44 `put`: store an item.
+    Put(Box<PutArgs>),
     /// BEP 51 `sample_infohashes`.
     SampleInfohashes {
         /// The id that steers the returned `nodes`.
@@ -169,10 +188,39 @@ impl QueryKind {
             Self::FindNode { .. } => b"find_node",
             Self::GetPeers { .. } => b"get_peers",
             Self::AnnouncePeer { .. } => b"announce_peer",
+            Self::Get { .. } => b"get",
+            Self::Put(_) => b"put",
             Self::SampleInfohashes { .. } => b"sample_infohashes",
             Self::Unknown { method, .. } => method,
         }
     }
+}
+
+/// The arguments of a BEP 44 `put`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutArgs {
+    /// The token from an earlier `get` response.
+    pub token: Token,
+    /// The value (`v`), re-encoded canonically; a value that was not canonical on the wire
+    /// fails to decode (BEP 44: "MUST reject ... invalid bencoding").
+    pub value: Vec<u8>,
+    /// The mutable part, when `k` is present.
+    pub mutable: Option<MutablePut>,
+}
+
+/// The fields of a mutable `put` (BEP 44).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MutablePut {
+    /// `k`: the ed25519 public key.
+    pub public_key: [u8; 32],
+    /// `sig`: the signature.
+    pub signature: [u8; 64],
+    /// `seq`.
+    pub seq: i64,
+    /// `salt` (empty when absent; at most [`MAX_SALT`] bytes kept).
+    pub salt: Vec<u8>,
+    /// `cas`: the sequence number expected to be replaced.
+    pub cas: Option<i64>,
 }
 
 /// A response. KRPC responses do not name their method, so every optional field of every
@@ -199,6 +247,14 @@ pub struct Response {
     pub num: Option<i64>,
     /// BEP 51 `interval`: seconds before asking this node for samples again.
     pub interval: Option<i64>,
+    /// BEP 44 `v`: an item's value, canonically encoded.
+    pub v: Option<Vec<u8>>,
+    /// BEP 44 `k`: a mutable item's public key.
+    pub k: Option<[u8; 32]>,
+    /// BEP 44 `sig`: a mutable item's signature.
+    pub sig: Option<[u8; 64]>,
+    /// BEP 44 `seq`: a mutable item's sequence number.
+    pub seq: Option<i64>,
 }
 
 /// A KRPC error (`y = e`): a code and a message.
@@ -468,6 +524,16 @@ fn decode_query(top: &Dict<'_>) -> Result<Query, KrpcError> {
             target: get_id(a, "target")?,
             want: get_want(a),
         },
+        b"get" => QueryKind::Get {
+            target: get_id(a, "target")?,
+            seq: match a.get(b"seq") {
+                Some(Value::Int(i)) => Some(*i),
+                Some(_) => return Err(KrpcError::InvalidField { field: "seq" }),
+                None => None,
+            },
+            want: get_want(a),
+        },
+        b"put" => QueryKind::Put(Box::new(decode_put(a)?)),
         other => QueryKind::Unknown {
             method: other.iter().take(MAX_NAME).copied().collect(),
             target: get_id(a, "target").or_else(|_| get_id(a, "info_hash")).ok(),
@@ -475,6 +541,80 @@ fn decode_query(top: &Dict<'_>) -> Result<Query, KrpcError> {
         },
     };
     Ok(Query { id, kind })
+}
+
+/// The canonical encoding of `v`; `None` if the wire form was not canonical.
+fn canonical_value(v: &Value<'_>) -> Option<Vec<u8>> {
+    let canonical = v.to_vec();
+    let raw = match v {
+        Value::Dict(d) => d.raw(),
+        Value::List(l) => l.raw(),
+        // Strings and integers re-encode to themselves unless they had leading zeros,
+        // which would then fail the signature check or hash to another target.
+        _ => None,
+    };
+    match raw {
+        Some(raw) if raw != canonical.as_slice() => None,
+        _ => Some(canonical),
+    }
+}
+
+fn fixed<const N: usize>(d: &Dict<'_>, field: &'static str) -> Result<Option<[u8; N]>, KrpcError> {
+    match d.get(field.as_bytes()) {
+        Some(Value::Bytes(b)) => <[u8; N]>::try_from(*b)
+            .map(Some)
+            .map_err(|_| KrpcError::InvalidField { field }),
+        Some(_) => Err(KrpcError::InvalidField { field }),
+        None => Ok(None),
+    }
+}
+
+fn decode_put(a: &Dict<'_>) -> Result<PutArgs, KrpcError> {
+    let token = match a.get(b"token") {
+        Some(Value::Bytes(t)) if t.len() <= MAX_TOKEN => {
+            Token::try_from(*t).expect("length checked against MAX_TOKEN")
+        }
+        Some(_) => return Err(KrpcError::InvalidField { field: "token" }),
+        None => return Err(KrpcError::MissingField { field: "token" }),
+    };
+    let value = match a.get(b"v") {
+        Some(v) => canonical_value(v).ok_or(KrpcError::InvalidField { field: "v" })?,
+        None => return Err(KrpcError::MissingField { field: "v" }),
+    };
+    let mutable = match fixed::<32>(a, "k")? {
+        None => None,
+        Some(public_key) => {
+            let signature =
+                fixed::<64>(a, "sig")?.ok_or(KrpcError::MissingField { field: "sig" })?;
+            let seq = match a.get(b"seq") {
+                Some(Value::Int(i)) => *i,
+                Some(_) => return Err(KrpcError::InvalidField { field: "seq" }),
+                None => return Err(KrpcError::MissingField { field: "seq" }),
+            };
+            let salt = match a.get(b"salt") {
+                Some(Value::Bytes(s)) if s.len() <= MAX_SALT => s.to_vec(),
+                Some(_) => return Err(KrpcError::InvalidField { field: "salt" }),
+                None => Vec::new(),
+            };
+            let cas = match a.get(b"cas") {
+                Some(Value::Int(i)) => Some(*i),
+                Some(_) => return Err(KrpcError::InvalidField { field: "cas" }),
+                None => None,
+            };
+            Some(MutablePut {
+                public_key,
+                signature,
+                seq,
+                salt,
+                cas,
+            })
+        }
+    };
+    Ok(PutArgs {
+        token,
+        value,
+        mutable,
+    })
 }
 
 fn decode_nodes(bytes: &[u8], v6: bool) -> Vec<NodeInfo> {
@@ -531,6 +671,11 @@ fn decode_response(top: &Dict<'_>) -> Result<Response, KrpcError> {
     }
     out.num = r.get(b"num").and_then(Value::as_int);
     out.interval = r.get(b"interval").and_then(Value::as_int);
+    // BEP 44: a malformed item is dropped, the rest of the answer (nodes) is still useful.
+    out.v = r.get(b"v").and_then(canonical_value);
+    out.k = fixed::<32>(r, "k").ok().flatten();
+    out.sig = fixed::<64>(r, "sig").ok().flatten();
+    out.seq = r.get(b"seq").and_then(Value::as_int);
     Ok(out)
 }
 
@@ -619,6 +764,11 @@ fn put_want(b: &mut impl BufMut, want: Want) {
 
 fn encode_query_args(buf: &mut impl BufMut, q: &Query) {
     let mut a = DictWriter::new(buf);
+    if let QueryKind::Put(p) = &q.kind {
+        if let Some(cas) = p.mutable.as_ref().and_then(|m| m.cas) {
+            a.int(b"cas", cas);
+        }
+    }
     a.bytes(b"id", &q.id.0);
     match &q.kind {
         QueryKind::Ping => {}
@@ -662,6 +812,28 @@ fn encode_query_args(buf: &mut impl BufMut, q: &Query) {
             }
             a.bytes(b"token", token);
         }
+        QueryKind::Get { target, seq, want } => {
+            if let Some(seq) = seq {
+                a.int(b"seq", *seq);
+            }
+            a.bytes(b"target", &target.0);
+            if want.is_set() {
+                put_want(a.value(b"want"), *want);
+            }
+        }
+        QueryKind::Put(p) => {
+            // Keys in order: cas id k salt seq sig token v (`id` is already written).
+            if let Some(m) = &p.mutable {
+                a.bytes(b"k", &m.public_key);
+                if !m.salt.is_empty() {
+                    a.bytes(b"salt", &m.salt);
+                }
+                a.int(b"seq", m.seq);
+                a.bytes(b"sig", &m.signature);
+            }
+            a.bytes(b"token", &p.token);
+            a.raw(b"v", &p.value);
+        }
         QueryKind::Unknown { target, want, .. } => {
             if let Some(t) = target {
                 a.bytes(b"target", &t.0);
@@ -686,6 +858,9 @@ fn encode_response(buf: &mut impl BufMut, r: &Response) {
     if let Some(i) = r.interval {
         d.int(b"interval", i);
     }
+    if let Some(k) = &r.k {
+        d.bytes(b"k", k);
+    }
     let mut put_nodes = |key: &[u8], nodes: &[NodeInfo], size: usize| {
         let b = d.value(key);
         put_int_len(b, nodes.len() * size);
@@ -707,8 +882,17 @@ fn encode_response(buf: &mut impl BufMut, r: &Response) {
             b.put_slice(h);
         }
     }
+    if let Some(seq) = r.seq {
+        d.int(b"seq", seq);
+    }
+    if let Some(sig) = &r.sig {
+        d.bytes(b"sig", sig);
+    }
     if let Some(t) = &r.token {
         d.bytes(b"token", t);
+    }
+    if let Some(v) = &r.v {
+        d.raw(b"v", v);
     }
     if !r.values.is_empty() {
         let b = d.value(b"values");

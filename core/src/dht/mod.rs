@@ -1,10 +1,14 @@
 //! The Mainline DHT (BEP 5), sans IO, with IPv6 (BEP 32), scrapes (BEP 33), node-id security
-//! (BEP 42), read-only nodes (BEP 43) and info-hash sampling (BEP 51, answering).
+//! (BEP 42), read-only nodes (BEP 43), arbitrary data (BEP 44 immutable and mutable items),
+//! multiple addresses (BEP 45), updatable torrents (BEP 46) and info-hash sampling (BEP 51,
+//! answering).
 //!
 //! [`DhtNode`] is the machine. A runtime (or the session) owns it, feeds it the datagrams that
 //! arrive on its DHT socket ([`DhtNode::handle_datagram`]) and the passing of time
 //! ([`DhtNode::handle_timeout`]), gives it commands ([`DhtNode::bootstrap`],
-//! [`DhtNode::get_peers`], [`DhtNode::announce`], [`DhtNode::scrape`], [`DhtNode::add_node`]),
+//! [`DhtNode::get_peers`], [`DhtNode::announce`], [`DhtNode::scrape`], [`DhtNode::add_node`],
+//! [`DhtNode::get_immutable`], [`DhtNode::get_mutable`], [`DhtNode::put_immutable`],
+//! [`DhtNode::put_mutable`], [`DhtNode::resolve_torrent`]),
 //! and after each call drains [`DhtNode::poll_transmit`] and [`DhtNode::poll_event`] and reads
 //! [`DhtNode::poll_timeout`]. Time is always an argument and all randomness comes from the
 //! [`Rng`](crate::rng::Rng) it is built with.
@@ -40,12 +44,18 @@
 //! Files, by concern: [`krpc`] (the message codec), [`node_id`] (ids, distance, BEP 42),
 //! [`routing`] (the routing table), [`lookup`] (one iterative traversal), [`tokens`] (write
 //! tokens and transaction ids), [`storage`] (the peer store), [`bloom`] (BEP 33 filters),
+//! [`item`] (BEP 44 items and their store), `items.rs` (BEP 44 lookups), [`bep46`] (updatable
+//! torrents), [`multi`] (BEP 45: one node per socket address),
 //! [`state`] (what survives a restart), `node.rs` and `server.rs` (the machine: our requests
 //! and lookups; answering others), [`ratelimit`] (per-IP query limits).
 
+pub mod bep46;
 pub mod bloom;
+pub mod item;
+mod items;
 pub mod krpc;
 pub mod lookup;
+pub mod multi;
 mod node;
 pub mod node_id;
 pub mod ratelimit;
@@ -57,9 +67,14 @@ pub mod tokens;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_items;
 
+pub use bep46::TorrentSource;
 pub use bloom::ScrapeBloom;
+pub use item::{Item, ItemError, ItemKey, ItemLimits, ItemValue, MutableItem};
 pub use krpc::{KrpcError, Message, NodeInfo};
+pub use multi::MultiDht;
 pub use node::{Announce, DhtConfig, DhtCounters, DhtEvent, DhtNode, LookupId, LookupStats};
 pub use node_id::NodeId;
 pub use routing::RoutingTable;

@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use super::bloom::ScrapeBloom;
+use super::item::{Item, ItemLimits, ItemStore};
+use super::items::ItemLookup;
 use super::krpc::{Body, ErrorReply, Message, NodeInfo, Query, QueryKind, Response, TxId, Want};
 use super::lookup::{Traversal, TraversalStats};
 use super::node_id::{is_valid_for_ip, secure_node_id, NodeId};
@@ -55,6 +57,8 @@ pub struct DhtConfig {
     pub slow_after: Duration,
     /// Bounds of the peer store.
     pub store: StoreLimits,
+    /// Bounds of the BEP 44 item store.
+    pub items: ItemLimits,
     /// Queries a second served per source IP, after a burst of `query_burst`.
     pub queries_per_ip: u32,
     /// Burst of queries allowed per source IP.
@@ -94,6 +98,7 @@ impl Default for DhtConfig {
             request_timeout: Duration::from_secs(5),
             slow_after: Duration::from_secs(1),
             store: StoreLimits::default(),
+            items: ItemLimits::default(),
             queries_per_ip: 20,
             query_burst: 40,
             max_tracked_ips: 4_096,
@@ -184,6 +189,36 @@ pub enum DhtEvent {
         /// Nodes that acknowledged the announce.
         acked: usize,
     },
+    /// A BEP 44 `get` (or the search of a `put`) finished: the item found, if any (for a
+    /// mutable item, the verified one with the highest `seq`).
+    ItemDone {
+        /// The lookup.
+        lookup: LookupId,
+        /// The target.
+        target: NodeId,
+        /// The item.
+        item: Option<Item>,
+        /// How it went.
+        stats: LookupStats,
+    },
+    /// A BEP 44 `put`'s requests were all answered or timed out.
+    PutDone {
+        /// The lookup.
+        lookup: LookupId,
+        /// The target.
+        target: NodeId,
+        /// Nodes that stored the item.
+        acked: usize,
+    },
+    /// BEP 46: a [`DhtNode::resolve_torrent`] finished, just after its `ItemDone`.
+    TorrentResolved {
+        /// The lookup.
+        lookup: LookupId,
+        /// The info-hash the newest valid item points at.
+        info_hash: Option<InfoHashV1>,
+        /// That item's sequence number.
+        seq: Option<i64>,
+    },
     /// The bootstrap lookup finished.
     Bootstrapped {
         /// Nodes in the routing tables.
@@ -214,8 +249,14 @@ pub(super) struct Pending {
 enum Kind {
     Bootstrap,
     Refresh,
-    GetPeers { scrape: bool },
+    GetPeers {
+        scrape: bool,
+    },
     Announce(Announce),
+    /// BEP 44 `get`, or with `put` the search before a `put`; details in `Lookup::item`.
+    Item {
+        put: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -230,6 +271,7 @@ struct Lookup {
     searching: bool,
     announce_outstanding: usize,
     acked: usize,
+    item: Option<Box<ItemLookup>>,
 }
 
 /// Counters for monitoring and tests.
@@ -262,6 +304,7 @@ pub struct DhtNode {
     tids: TidGen,
     pub(super) tokens: Tokens,
     pub(super) store: PeerStore,
+    pub(super) items: ItemStore,
     pub(super) tables: [RoutingTable; 2],
     pub(super) pending: BTreeMap<TxId, Pending>,
     deadlines: BTreeSet<(Instant, TxId)>,
@@ -269,7 +312,7 @@ pub struct DhtNode {
     lookups: BTreeMap<LookupId, Lookup>,
     next_lookup: u64,
     transmit: VecDeque<(SocketAddr, Vec<u8>)>,
-    events: VecDeque<DhtEvent>,
+    pub(super) events: VecDeque<DhtEvent>,
     pub(super) limiter: QueryLimiter,
     routers: Vec<SocketAddr>,
     seeds: Vec<NodeInfo>,
@@ -306,6 +349,7 @@ impl DhtNode {
                 config.max_tracked_ips,
             ),
             store: PeerStore::new(config.store),
+            items: ItemStore::new(config.items),
             config,
             id,
             rng,
@@ -365,6 +409,11 @@ impl DhtNode {
     /// The peer store.
     pub fn store(&self) -> &PeerStore {
         &self.store
+    }
+
+    /// The BEP 44 item store.
+    pub fn items(&self) -> &ItemStore {
+        &self.items
     }
 
     /// The counters.
@@ -464,8 +513,7 @@ impl DhtNode {
         match self.start_lookup(now, kind, target, |_, _| {}) {
             Some(id) => id,
             None => {
-                let lookup = LookupId(self.next_lookup);
-                self.next_lookup += 1;
+                let lookup = self.next_lookup_id();
                 self.events.push_back(DhtEvent::LookupDone {
                     lookup,
                     info_hash,
@@ -483,19 +531,36 @@ impl DhtNode {
         }
     }
 
+    /// A fresh lookup id.
+    pub(super) fn next_lookup_id(&mut self) -> LookupId {
+        let id = LookupId(self.next_lookup);
+        self.next_lookup += 1;
+        id
+    }
+
     /// Starts a lookup seeded from the routing tables (and `seed`); `None` if too many run.
     fn start_lookup(
         &mut self,
         now: Instant,
         kind: Kind,
         target: NodeId,
+        seed: impl FnMut(usize, &mut Traversal),
+    ) -> Option<LookupId> {
+        self.start_lookup_with(now, kind, target, None, seed)
+    }
+
+    fn start_lookup_with(
+        &mut self,
+        now: Instant,
+        kind: Kind,
+        target: NodeId,
+        item: Option<Box<ItemLookup>>,
         mut seed: impl FnMut(usize, &mut Traversal),
     ) -> Option<LookupId> {
         if self.lookups.len() >= self.config.max_lookups {
             return None;
         }
-        let id = LookupId(self.next_lookup);
-        self.next_lookup += 1;
+        let id = self.next_lookup_id();
         let mut traversals = [None, None];
         for (f, slot) in traversals.iter_mut().enumerate() {
             if !self.family_enabled(f) {
@@ -520,10 +585,28 @@ impl DhtNode {
                 searching: true,
                 announce_outstanding: 0,
                 acked: 0,
+                item,
             },
         );
         self.pump(now, id);
         Some(id)
+    }
+
+    /// Like `start_lookup`, with the BEP 44 details set before the first request goes out.
+    pub(super) fn start_item_lookup(
+        &mut self,
+        now: Instant,
+        target: NodeId,
+        item: ItemLookup,
+    ) -> Option<LookupId> {
+        let put = item.put.is_some();
+        self.start_lookup_with(
+            now,
+            Kind::Item { put },
+            target,
+            Some(Box::new(item)),
+            |_, _| {},
+        )
     }
 
     // ----- polls -----
@@ -655,6 +738,9 @@ impl DhtNode {
                 if let Some(t6) = lookup.traversals[1].as_mut() {
                     t6.add(&r.nodes6, depth);
                 }
+                if let Some(item) = lookup.item.as_mut().filter(|_| valid) {
+                    item.on_response(&lookup.target, &r);
+                }
                 if let Kind::GetPeers { .. } | Kind::Announce(_) = lookup.kind {
                     if lookup.searching {
                         let mut new = Vec::new();
@@ -781,6 +867,11 @@ impl DhtNode {
                             noseed: a.seed,
                             scrape: false,
                         },
+                        Kind::Item { .. } => QueryKind::Get {
+                            target: lookup.target,
+                            seq: lookup.item.as_ref().and_then(|i| i.min_seq),
+                            want,
+                        },
                     };
                     self.send_query(now, addr, kind, Purpose::Lookup { id, family: f });
                 }
@@ -801,6 +892,13 @@ impl DhtNode {
             self.events.push_back(DhtEvent::AnnounceDone {
                 lookup: id,
                 info_hash: InfoHashV1(lookup.target.0),
+                acked: lookup.acked,
+            });
+        }
+        if let Kind::Item { put: true } = lookup.kind {
+            self.events.push_back(DhtEvent::PutDone {
+                lookup: id,
+                target: lookup.target,
                 acked: lookup.acked,
             });
         }
@@ -850,6 +948,23 @@ impl DhtNode {
                     info_hash,
                     stats,
                 });
+            }
+            Kind::Item { .. } => {
+                let targets: Vec<(NodeInfo, super::krpc::Token)> = lookup
+                    .traversals
+                    .iter()
+                    .flatten()
+                    .flat_map(|t| t.closest_answered())
+                    .filter_map(|(n, tok)| tok.map(|t| (n, t)))
+                    .collect();
+                let item = lookup.item.take();
+                if let Some(item) = item {
+                    for kind in self.item_finished(id, lookup.target, &item, stats, targets) {
+                        if self.send_query(now, kind.0, kind.1, Purpose::Announce { id }) {
+                            lookup.announce_outstanding += 1;
+                        }
+                    }
+                }
             }
             Kind::Announce(a) => {
                 self.events.push_back(DhtEvent::LookupDone {
@@ -929,6 +1044,7 @@ impl DhtNode {
     fn maintain(&mut self, now: Instant) {
         self.tokens.maintain(now, &mut self.rng);
         self.store.expire(now);
+        self.items.expire(now);
         self.limiter.maintain(now);
         if self.tables.iter().all(RoutingTable::is_empty)
             && (!self.routers.is_empty() || !self.seeds.is_empty())

@@ -1,5 +1,6 @@
 //! The query side of the node: decoding datagrams and answering other nodes' queries
-//! (BEP 5, with BEP 32 `want`, BEP 33 scrapes, BEP 42 `ip`, BEP 43 read-only, BEP 51 samples).
+//! (BEP 5, with BEP 32 `want`, BEP 33 scrapes, BEP 42 `ip`, BEP 43 read-only, BEP 44 items,
+//! BEP 51 samples).
 //!
 //! Defences here: queries are rate-limited per source IP; a reply to an address that has not
 //! answered us (not in the routing table) is cut down to `amplification_factor` times the
@@ -8,8 +9,9 @@
 
 use std::net::SocketAddr;
 
+use super::item::{Item, ItemError, ItemValue, MutableItem};
 use super::krpc::{
-    code, Body, ErrorReply, Message, NodeInfo, Query, QueryKind, Response, TxId, Want,
+    code, Body, ErrorReply, Message, NodeInfo, PutArgs, Query, QueryKind, Response, TxId, Want,
 };
 use super::node::{family, DhtNode};
 use super::node_id::{is_valid_for_ip, NodeId};
@@ -182,6 +184,38 @@ impl DhtNode {
                 self.store
                     .announce(now, info_hash, SocketAddr::new(from.ip(), port), seed);
             }
+            QueryKind::Get { target, seq, want } => {
+                (r.nodes, r.nodes6) = self.nodes_for(now, &from, &target, want);
+                r.token = Some(self.tokens.issue(from.ip()));
+                match self.items.get(&target) {
+                    Some(Item::Immutable(v)) => r.v = Some(v.as_bytes().to_vec()),
+                    Some(Item::Mutable(m)) => {
+                        r.seq = Some(m.seq);
+                        // BEP 44: with `seq`, only a newer item's value is sent.
+                        if seq.is_none_or(|s| m.seq > s) {
+                            r.k = Some(m.public_key);
+                            r.sig = Some(m.signature);
+                            r.v = Some(m.value.as_bytes().to_vec());
+                        }
+                    }
+                    None => {}
+                }
+            }
+            QueryKind::Put(args) => {
+                if !self.tokens.verify(from.ip(), &args.token) {
+                    return Err(ErrorReply {
+                        code: code::PROTOCOL,
+                        message: "bad token".into(),
+                    });
+                }
+                let stored = put_item(*args).and_then(|(item, cas)| self.items.put(now, item, cas));
+                if let Err(e) = stored {
+                    return Err(ErrorReply {
+                        code: e.code(),
+                        message: e.to_string(),
+                    });
+                }
+            }
             QueryKind::SampleInfohashes { target, want } => {
                 (r.nodes, r.nodes6) = self.nodes_for(now, &from, &target, want);
                 r.samples = Some(self.store.sample(MAX_SAMPLES, &mut self.rng));
@@ -249,6 +283,26 @@ impl DhtNode {
     }
 }
 
+/// The item a `put` carries, verified (BEP 44: "the signature MUST be verified before
+/// accepting the store command"), with its `cas`.
+fn put_item(args: PutArgs) -> Result<(Item, Option<i64>), ItemError> {
+    let value = ItemValue::new(args.value)?;
+    match args.mutable {
+        None => Ok((Item::Immutable(value), None)),
+        Some(m) => {
+            let item = MutableItem {
+                public_key: m.public_key,
+                salt: m.salt,
+                seq: m.seq,
+                value,
+                signature: m.signature,
+            };
+            item.verify()?;
+            Ok((Item::Mutable(item), m.cas))
+        }
+    }
+}
+
 fn halve<T>(v: &mut Vec<T>) {
     v.truncate(v.len() / 2);
 }
@@ -269,6 +323,12 @@ fn shrink(r: &mut Response) -> bool {
         halve(&mut r.nodes);
     } else if !r.values.is_empty() {
         halve(&mut r.values);
+    } else if r.v.is_some() {
+        // BEP 44: an item too large for the budget; `seq` still tells the requester that a
+        // mutable one is here.
+        r.v = None;
+        r.k = None;
+        r.sig = None;
     } else {
         return false;
     }

@@ -16,11 +16,11 @@ use crate::id::InfoHashV1;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 
-fn tid(b: &[u8]) -> TxId {
+pub(super) fn tid(b: &[u8]) -> TxId {
     TxId::try_from(b).unwrap()
 }
 
-fn id(b: u8) -> NodeId {
+pub(super) fn id(b: u8) -> NodeId {
     NodeId([b; 20])
 }
 
@@ -94,6 +94,7 @@ fn extension_fields_round_trip() {
         samples: Some(vec![[5; 20], [6; 20]]),
         num: Some(2),
         interval: Some(60),
+        ..Response::default()
     };
     r.peers_bloom
         .as_mut()
@@ -444,16 +445,16 @@ fn traversal_queries_closest_first_and_ends_when_k_closest_answered() {
 
 // ----- the node machine, on a tiny instant network -----
 
-struct Net {
-    now: Instant,
-    nodes: BTreeMap<SocketAddr, DhtNode>,
-    events: Vec<(SocketAddr, DhtEvent)>,
+pub(super) struct Net {
+    pub(super) now: Instant,
+    pub(super) nodes: BTreeMap<SocketAddr, DhtNode>,
+    pub(super) events: Vec<(SocketAddr, DhtEvent)>,
     /// Every datagram delivered: (from, to, bytes).
     log: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
 
 impl Net {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             now: Instant::ZERO,
             nodes: BTreeMap::new(),
@@ -462,14 +463,14 @@ impl Net {
         }
     }
 
-    fn add(&mut self, addr: &str, config: DhtConfig, seed: u64) -> SocketAddr {
+    pub(super) fn add(&mut self, addr: &str, config: DhtConfig, seed: u64) -> SocketAddr {
         let addr: SocketAddr = addr.parse().unwrap();
         self.nodes
             .insert(addr, DhtNode::new(config, Rng::from_seed(seed), self.now));
         addr
     }
 
-    fn node(&mut self, a: SocketAddr) -> &mut DhtNode {
+    pub(super) fn node(&mut self, a: SocketAddr) -> &mut DhtNode {
         self.nodes.get_mut(&a).unwrap()
     }
 
@@ -503,7 +504,7 @@ impl Net {
     }
 
     /// Advances time to `to`, firing timers and settling in between.
-    fn run_until(&mut self, to: Instant) {
+    pub(super) fn run_until(&mut self, to: Instant) {
         loop {
             self.settle();
             let next = self
@@ -610,7 +611,7 @@ fn two_nodes_bootstrap_announce_and_find() {
 }
 
 /// Sends `bytes` from a fake address to `to` and returns the replies.
-fn poke(net: &mut Net, from: &str, to: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
+pub(super) fn poke(net: &mut Net, from: &str, to: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
     let from: SocketAddr = from.parse().unwrap();
     let now = net.now;
     let n = net.node(to);
@@ -625,7 +626,7 @@ fn poke(net: &mut Net, from: &str, to: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>>
     out
 }
 
-fn query(kind: QueryKind, t: &[u8]) -> Vec<u8> {
+pub(super) fn query(kind: QueryKind, t: &[u8]) -> Vec<u8> {
     Message {
         tid: tid(t),
         body: Body::Query(Query { id: id(0x55), kind }),
@@ -636,7 +637,7 @@ fn query(kind: QueryKind, t: &[u8]) -> Vec<u8> {
     .to_vec()
 }
 
-fn decode_reply(bytes: &[u8]) -> Message {
+pub(super) fn decode_reply(bytes: &[u8]) -> Message {
     Message::decode(bytes).unwrap()
 }
 

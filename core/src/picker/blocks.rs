@@ -112,6 +112,17 @@ impl<P: Copy + Eq> Partial<P> {
         freed
     }
 
+    /// Frees one received block of a piece not yet complete; whether it did.
+    pub(super) fn forget_block(&mut self, block: usize) -> bool {
+        if self.is_complete() || !matches!(self.blocks.get(block), Some(Slot::Received(_))) {
+            return false;
+        }
+        self.blocks[block] = Slot::Free;
+        self.free += 1;
+        self.received -= 1;
+        true
+    }
+
     pub(super) fn is_complete(&self) -> bool {
         self.received as usize == self.blocks.len()
     }

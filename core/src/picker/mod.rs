@@ -620,6 +620,16 @@ impl<P: Copy + Eq> Picker<P> {
         freed
     }
 
+    /// Smart ban: a block received for a piece still in progress came from a peer convicted
+    /// of sending bad data: it becomes free again, to be downloaded from someone else (else an
+    /// honest peer completing the piece would fail it again). Returns whether the block was
+    /// freed; a complete piece (being hashed) is left alone, its hash result decides it.
+    pub fn forget_block(&mut self, piece: u32, block: u32) -> bool {
+        self.partials
+            .get_mut(&piece)
+            .is_some_and(|p| p.forget_block(block as usize))
+    }
+
     /// The piece is verified and stored.
     pub fn piece_done(&mut self, piece: u32) {
         let Some(&state) = self.state.get(piece as usize) else {

@@ -371,6 +371,32 @@ fn failed_pieces_name_contributors_and_are_picked_again() {
 }
 
 #[test]
+fn a_banned_peers_blocks_of_unfinished_pieces_are_forgotten() {
+    // Piece 0: 3 blocks, two received (from peers 1 and 2), one requested. Piece 1: complete.
+    let mut p = setup("11", "", 3, 5);
+    let all = bits("11");
+    let got = pick(&mut p, 1, &unchoked(&all), 6);
+    assert_eq!(got.len(), 6);
+    assert!(p.block_received(1, got[0]).is_some());
+    assert!(p.block_received(2, got[1]).is_some());
+    for r in &got[3..] {
+        p.block_received(1, *r);
+    }
+    let (piece0, piece1) = (got[0].index, got[3].index);
+    assert_ne!(piece0, piece1);
+    // Peer 1 is banned: its block of the unfinished piece is free again; the requested and
+    // the other peer's blocks are untouched; the complete piece waits for its hash.
+    assert!(p.forget_block(piece0, 0));
+    assert!(!p.forget_block(piece0, 0), "already free");
+    assert!(!p.forget_block(piece0, 2), "requested, not received");
+    assert!(!p.forget_block(piece1, 0), "complete: being hashed");
+    assert!(!p.forget_block(7, 0), "no such piece");
+    p.check();
+    assert_eq!(pick(&mut p, 3, &unchoked(&all), 1), vec![got[0]]);
+    assert_eq!(p.contributors(piece0), vec![2]);
+}
+
+#[test]
 fn malformed_block_reports_are_ignored() {
     let mut p = setup("1", "", 2, 5);
     let all = bits("1");

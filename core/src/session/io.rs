@@ -428,4 +428,35 @@ pub enum Event {
         /// All pieces.
         total: u32,
     },
+    /// A tracker answered a scrape ([`Session::scrape`](super::Session::scrape); BEP 48,
+    /// BEP 15).
+    ScrapeResult {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker's announce URL.
+        url: String,
+        /// Seeders it counts.
+        complete: u32,
+        /// Leechers it counts.
+        incomplete: u32,
+        /// Completed downloads it has seen.
+        downloaded: u32,
+    },
+    /// A scrape of one tracker failed.
+    ScrapeFailed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker's announce URL.
+        url: String,
+        /// What went wrong.
+        error: crate::tracker::TrackerError,
+    },
+    /// A tracker reported our address as the world sees it (BEP 24 `external ip`), and it
+    /// differs from what the session knew ([`Session::external_ip`](super::Session::external_ip)).
+    ExternalIpChanged {
+        /// Our address.
+        ip: IpAddr,
+        /// The tracker that reported it.
+        url: String,
+    },
 }

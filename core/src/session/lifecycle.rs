@@ -169,6 +169,7 @@ impl Session {
             t.paused = true;
             self.close_torrent_conns(now, torrent, DisconnectReason::TorrentStopped);
             self.note_state(torrent);
+            self.trackers_sync(now, torrent);
         }
         Ok(())
     }
@@ -182,6 +183,7 @@ impl Session {
         t.error = None;
         self.note_state(torrent);
         self.issue_checks(now, torrent);
+        self.trackers_sync(now, torrent);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ mod engine;
 mod hashes;
 mod io;
 mod lifecycle;
+mod scrape;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -131,10 +132,9 @@ impl AddTorrent {
 
     /// A torrent from a `.torrent` file: its info dictionary, trackers and piece layers.
     pub fn from_metainfo(meta: &crate::metainfo::Metainfo) -> Self {
-        let files = meta.info().files().len();
         Self::new(Arc::new(meta.info().clone()))
             .with_trackers(meta.trackers().to_vec())
-            .with_piece_layers((0..files).map(|f| meta.piece_layer(f).cloned()).collect())
+            .with_piece_layers(meta.piece_layers().to_vec())
     }
 
     /// The same torrent with these BEP 52 piece layers (by file index, as
@@ -536,8 +536,7 @@ impl Session {
         } else {
             self.note_state(id);
         }
-        // Announced at once: peers the trackers return are dialled when the torrent is active
-        // (after a check), and the next regular announce brings more.
+        // Announced once the torrent is active (at once, or after the check).
         self.trackers_start(now, id, &trackers);
         Ok(id)
     }

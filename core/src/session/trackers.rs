@@ -14,16 +14,27 @@
 //!   hears [`Event::TrackerAnnounced`] or [`Event::TrackerFailed`], and returned peers are dialled
 //!   up to [`Config::max_peers_per_torrent`](super::Config::max_peers_per_torrent).
 //!
-//! `completed` goes out once when a torrent that started incomplete finishes; `stopped` goes out
-//! (best effort, HTTP trackers only: a UDP exchange cannot outlive the torrent) on removal.
-//! Private torrents (BEP 27) use only their own trackers: the list is built from the torrent's
-//! tiers alone.
+//! A torrent announces while it is active: its list is built when it is added but started only
+//! once it is neither checking, paused nor stopped by an error ([`Session::trackers_sync`]), so
+//! the first announce carries the `left` the check found and peers the tracker returns can be
+//! dialled. `completed` goes out once when a torrent that was incomplete when it first started
+//! finishes (BEP 3: never for a torrent that was complete from the start). `stopped` goes out
+//! when the torrent is paused or stops on an error (`started` again on resume), and on removal
+//! (best effort there, HTTP trackers only: a UDP exchange cannot outlive the torrent).
+//!
+//! Private torrents (BEP 27) use only their own trackers: the list is built from the tiers the
+//! torrent was added with and nothing else ever adds one.
+//!
+//! The `external ip` a tracker reports (BEP 24) becomes the session's view of its own address
+//! ([`Session::external_ip`], [`Event::ExternalIpChanged`]). Scrapes (BEP 48, BEP 15) are in
+//! the `scrape` module.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
+use super::scrape::Scrapes;
 use super::{Event, HttpReply, Output, Session};
 use crate::id::{RequestId, TorrentId};
 use crate::time::Instant;
@@ -39,23 +50,32 @@ const NUMWANT: u32 = 200;
 /// The session's tracker state, for every torrent.
 #[derive(Debug, Default)]
 pub(super) struct Trackers {
-    lists: HashMap<TorrentId, TorrentTrackers>,
+    /// (Ordered maps where they are iterated: the session's outputs must not depend on hash
+    /// order, so the same seed replays the same run.)
+    lists: BTreeMap<TorrentId, TorrentTrackers>,
     /// HTTP announces in flight.
     http: HashMap<RequestId, (TorrentId, AnnounceId, String)>,
     /// UDP announces waiting for their tracker's name to resolve.
     resolving: HashMap<RequestId, PendingUdp>,
     /// One UDP client per torrent and tracker address.
-    udp: HashMap<(TorrentId, SocketAddr), UdpSlot>,
+    udp: BTreeMap<(TorrentId, SocketAddr), UdpSlot>,
     /// The `key` sent with every announce (BEP 3 / BEP 15), the same for the whole session.
     key: u32,
     /// Addresses that turned out to be ourselves; never dialled again.
     ourselves: HashSet<SocketAddr>,
+    /// Our address as the last tracker that reported it sees it (BEP 24).
+    external_ip: Option<IpAddr>,
+    /// Scrapes in flight (BEP 48, BEP 15).
+    pub(super) scrapes: Scrapes,
 }
 
 #[derive(Debug)]
-struct TorrentTrackers {
-    list: TrackerList,
-    /// Whether `completed` has been handled (sent, or not due because we started complete).
+pub(super) struct TorrentTrackers {
+    pub(super) list: TrackerList,
+    /// Whether the list was ever started (the torrent became active once).
+    started_once: bool,
+    /// Whether `completed` has been handled (sent, or not due because the torrent was complete
+    /// when it first started).
     completed: bool,
 }
 
@@ -89,7 +109,13 @@ impl Trackers {
             .values()
             .filter_map(|t| t.list.poll_timeout())
             .chain(self.udp.values().filter_map(|s| s.client.poll_timeout()))
+            .chain(self.scrapes.deadline())
             .min()
+    }
+
+    /// A torrent's tracker list, if it has trackers.
+    pub(super) fn list(&self, torrent: TorrentId) -> Option<&TorrentTrackers> {
+        self.lists.get(&torrent)
     }
 
     pub(super) fn remember_self(&mut self, addr: SocketAddr) {
@@ -100,7 +126,14 @@ impl Trackers {
 }
 
 impl Session {
-    /// Starts announcing a new torrent to `tiers` (BEP 12).
+    /// Our IP address as the world sees it, as a tracker last reported it (BEP 24 `external
+    /// ip`); `None` until one does. Changes are reported with [`Event::ExternalIpChanged`].
+    pub fn external_ip(&self) -> Option<IpAddr> {
+        self.trackers.external_ip
+    }
+
+    /// Builds a new torrent's tracker list from `tiers` (BEP 12), and starts announcing if the
+    /// torrent is active already (otherwise once it is: [`Session::trackers_sync`]).
     pub(super) fn trackers_start(
         &mut self,
         now: Instant,
@@ -111,20 +144,45 @@ impl Session {
             return;
         };
         let private = t.info.is_private();
-        let complete_already = t.finished;
-        let mut list = TrackerList::new(tiers, private, TierConfig::DEFAULT, self.rng.fork());
+        let list = TrackerList::new(tiers, private, TierConfig::DEFAULT, self.rng.fork());
         if list.is_empty() {
             return;
         }
-        list.start(now);
         self.trackers.lists.insert(
             torrent,
             TorrentTrackers {
                 list,
-                // BEP 3: "No completed is sent if the file was complete when started."
-                completed: complete_already,
+                started_once: false,
+                completed: false,
             },
         );
+        self.trackers_sync(now, torrent);
+    }
+
+    /// Starts or stops a torrent's announces to match its state: announcing while it is active
+    /// (`started`), `stopped` once it is paused or stopped by an error. Harmless to call at any
+    /// time.
+    pub(super) fn trackers_sync(&mut self, now: Instant, torrent: TorrentId) {
+        let Some(tor) = self.torrents.get(torrent.0) else {
+            return;
+        };
+        let active = tor.is_active();
+        let finished = tor.finished;
+        let Some(t) = self.trackers.lists.get_mut(&torrent) else {
+            return;
+        };
+        match (active, t.list.is_running()) {
+            (true, false) => {
+                if !t.started_once {
+                    t.started_once = true;
+                    // BEP 3: "No completed is sent if the file was complete when started."
+                    t.completed = finished;
+                }
+                t.list.start(now);
+            }
+            (false, true) => t.list.stop(now),
+            _ => return,
+        }
         self.tracker_tick(now, torrent);
     }
 
@@ -138,6 +196,7 @@ impl Session {
         self.trackers.lists.remove(&torrent);
         self.trackers.udp.retain(|(t, _), _| *t != torrent);
         self.trackers.resolving.retain(|_, p| p.torrent != torrent);
+        self.trackers.scrapes.forget(torrent);
         // Late answers to HTTP announces in flight find no list and are dropped.
     }
 
@@ -156,6 +215,7 @@ impl Session {
             }
             self.udp_flush(now, key);
         }
+        self.scrapes_timeout(now);
         let torrents: Vec<TorrentId> = self.trackers.lists.keys().copied().collect();
         for torrent in torrents {
             if let Some(t) = self.trackers.lists.get_mut(&torrent) {
@@ -165,14 +225,21 @@ impl Session {
         }
     }
 
-    /// Sends `completed` for torrents that just finished, and whatever announces are due.
+    /// Starts or stops announcing for torrents whose state changed (a check finished, a
+    /// storage error), and sends `completed` for torrents that just finished.
     pub(super) fn trackers_after_input(&mut self, now: Instant) {
+        let torrents: Vec<TorrentId> = self.trackers.lists.keys().copied().collect();
+        for torrent in torrents {
+            self.trackers_sync(now, torrent);
+        }
         let finished: Vec<TorrentId> = self
             .trackers
             .lists
             .iter()
             .filter(|(id, t)| {
-                !t.completed && self.torrents.get(id.0).is_some_and(|tor| tor.finished)
+                t.started_once
+                    && !t.completed
+                    && self.torrents.get(id.0).is_some_and(|tor| tor.finished)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -374,6 +441,10 @@ impl Session {
         req: RequestId,
         result: Result<HttpReply, String>,
     ) {
+        if let Some(scrape) = self.trackers.scrapes.take_http(req) {
+            self.scrape_http_done(now, scrape, result);
+            return;
+        }
         let Some((torrent, id, url)) = self.trackers.http.remove(&req) else {
             return;
         };
@@ -396,6 +467,10 @@ impl Session {
         req: RequestId,
         result: Result<Vec<SocketAddr>, String>,
     ) {
+        if let Some(scrape) = self.trackers.scrapes.take_resolving(req) {
+            self.scrape_resolved(now, scrape, result);
+            return;
+        }
         let Some(pending) = self.trackers.resolving.remove(&req) else {
             return;
         };
@@ -456,6 +531,7 @@ impl Session {
                 return;
             }
         }
+        self.scrape_datagram(now, from, data);
     }
 
     fn announce_succeeded(
@@ -471,6 +547,16 @@ impl Session {
         };
         if !t.list.handle_success(now, id, &response) {
             return;
+        }
+        if let Some(ip) = response.external_ip {
+            if self.trackers.external_ip != Some(ip) {
+                self.trackers.external_ip = Some(ip);
+                self.outputs
+                    .push_back(Output::Event(Event::ExternalIpChanged {
+                        ip,
+                        url: url.to_string(),
+                    }));
+            }
         }
         if let Some(message) = response.warning.clone() {
             self.outputs.push_back(Output::Event(Event::TrackerWarning {

@@ -12,6 +12,10 @@
 //! - A write failed: the piece is not had (it is downloaded again once the torrent resumes);
 //!   the storage error itself stopped the torrent already.
 //!
+//! A banned peer's blocks of pieces still in progress are thrown away and downloaded again
+//! from others ([`Picker::forget_block`](crate::picker::Picker::forget_block)), so no later
+//! attempt mixes its data with an honest peer's.
+//!
 //! A banned peer is disconnected with [`DisconnectReason::Banned`], reported with
 //! [`Event::PeerBanned`], and its IP address and peer id are refused for this torrent from
 //! then on (outgoing: [`ConnectError::Banned`](super::ConnectError::Banned); incoming, or an
@@ -212,6 +216,19 @@ impl Session {
             ip,
             peer_id,
         }));
+        // Its blocks of pieces still in progress (from any of its connections, gone ones too)
+        // are suspect: download them again from others.
+        if let Some(t) = self.torrents.get_mut(torrent.0) {
+            for (&piece, buf) in t.pieces.iter_mut() {
+                for block in 0..buf.senders.len() {
+                    if buf.senders[block] == Some(ip) && t.picker.forget_block(piece, block as u32)
+                    {
+                        buf.blocks[block] = None;
+                        buf.senders[block] = None;
+                    }
+                }
+            }
+        }
         for conn in conns {
             self.close_conn(now, conn, DisconnectReason::Banned, true);
         }

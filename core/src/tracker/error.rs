@@ -5,6 +5,7 @@ use std::fmt;
 use super::RetryIn;
 use crate::bencode::DecodeError;
 use crate::error::{Classify, Fault};
+use crate::time::Duration;
 
 /// Why an announce or scrape failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +72,17 @@ pub enum TrackerError {
         /// The number of hashes asked for.
         count: usize,
     },
+    /// The tracker has no scrape URL: its announce URL's last path component does not start
+    /// with `announce`, so BEP 48's convention does not apply.
+    NoScrape,
+    /// The tracker asked for a pause between scrapes (BEP 48 `flags.min_request_interval`)
+    /// that is not over yet.
+    ScrapeTooSoon {
+        /// How much longer to wait.
+        wait: Duration,
+    },
+    /// The tracker answered the scrape without the torrent: it does not track it.
+    NotListed,
 }
 
 impl fmt::Display for TrackerError {
@@ -102,6 +114,16 @@ impl fmt::Display for TrackerError {
                 "a UDP scrape takes 1 to {} info-hashes, not {count}; split the request",
                 super::MAX_SCRAPE_HASHES
             ),
+            Self::NoScrape => f.write_str(
+                "the tracker has no scrape URL (BEP 48: its announce URL does not end in \
+                 /announce...)",
+            ),
+            Self::ScrapeTooSoon { wait } => write!(
+                f,
+                "the tracker asked for a pause between scrapes: {} s more",
+                wait.as_secs()
+            ),
+            Self::NotListed => f.write_str("the tracker does not list the torrent"),
         }
     }
 }
@@ -128,8 +150,10 @@ impl Classify for TrackerError {
             | Self::Failure { .. }
             | Self::HttpStatus { .. }
             | Self::Transport { .. }
-            | Self::TimedOut => Fault::Unsupported,
-            Self::ScrapeSize { .. } => Fault::ApiMisuse,
+            | Self::TimedOut
+            | Self::NoScrape
+            | Self::NotListed => Fault::Unsupported,
+            Self::ScrapeSize { .. } | Self::ScrapeTooSoon { .. } => Fault::ApiMisuse,
         }
     }
 }

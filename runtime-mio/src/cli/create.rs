@@ -38,7 +38,7 @@ pub(crate) struct CreateArgs {
     web_seeds: Vec<String>,
     /// The piece length: a power of two from 16KiB, as bytes or with a KiB/MiB/GiB suffix
     /// [default: chosen from the total size, as libtorrent does].
-    #[arg(short = 'l', long, value_name = "N", value_parser = parse_size)]
+    #[arg(short = 'l', long, value_name = "N", value_parser = super::options::parse_size)]
     piece_length: Option<u64>,
     /// Mark the torrent private (BEP 27): peers only from its trackers.
     #[arg(short, long)]
@@ -61,29 +61,6 @@ pub(crate) struct CreateArgs {
     /// Overwrite the output file if it exists.
     #[arg(short, long)]
     force: bool,
-}
-
-/// Parses a byte count such as `262144`, `256KiB`, `256k` or `1MiB` (suffixes are binary).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, suffix) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (try 262144, 256KiB or 1MiB)"))?;
-    let shift = match suffix.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => {
-            return Err(format!(
-                "unknown size suffix {suffix:?} (use KiB, MiB or GiB)"
-            ))
-        }
-    };
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Runs `bitshoal create`.
@@ -191,7 +168,7 @@ pub(crate) fn run(args: CreateArgs) -> CliResult {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::super::options::parse_size;
 
     #[test]
     fn sizes() {

@@ -4,21 +4,38 @@
 //! Content lands under `-o DIR` (default: the current directory) as the torrent lays it out:
 //! `DIR/<name>` for a single file, `DIR/<name>/...` for a folder. Progress shows as a bar on a
 //! terminal (nothing when stderr is not one), or as one JSON object per line with `--json`.
-//! Exit codes and what the client contacts: see [`super::transfer`].
+//!
+//! # Resume
+//!
+//! The verified pieces are saved to `DIR/.bitshoal/<info-hash>.resume` (or `--state-dir`)
+//! every few seconds while pieces arrive, and when the command ends (done, Ctrl-C, an error).
+//! Running the same command again continues: if the files are as the resume file recorded,
+//! its pieces are trusted; if they changed since (a kill landed between a write and the next
+//! save), every piece on disk is checked first. Either way no verified piece is fetched again.
+//!
+//! Exit codes and what the client contacts: see [`super::transfer`] and [`super::options`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bitshoal_core::id::ConnId;
-use bitshoal_core::session::{AddTorrent, Event};
-use bitshoal_mio::client::ClientEvent;
+use bitshoal_core::id::{ConnId, TorrentId};
+use bitshoal_core::metainfo::Metainfo;
+use bitshoal_core::picker::Priority;
+use bitshoal_core::session::{Event, TorrentState};
+use bitshoal_mio::client::{Client, ClientEvent, TorrentClient};
+use bitshoal_std::blocking::BlockingClient;
+use bitshoal_std::client::add_resuming;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use super::options::{self, Discovery, RuntimeChoice};
+use super::progress::Progress;
 use super::transfer::{self, Failure, DEFAULT_LISTEN};
+
+/// How often the resume file is saved while pieces arrive.
+const SAVE_EVERY: Duration = Duration::from_secs(2);
 
 /// Download a torrent from its trackers and the peers given.
 #[derive(Debug, Args)]
@@ -31,26 +48,66 @@ pub(crate) struct DownloadArgs {
     /// A peer to connect to, besides those the trackers return (repeatable).
     #[arg(long = "peer", value_name = "ADDR")]
     peers: Vec<String>,
-    /// Where to accept peers (and the UDP socket for trackers: the same IP and port).
+    /// Where to accept peers (and the UDP socket for trackers: the same IP and port). A
+    /// loopback address keeps the client on loopback (see --help of the discovery flags).
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: String,
     /// Keep seeding once the download is done, until Ctrl-C.
     #[arg(long)]
     seed: bool,
+    /// Download only these files: numbers from 1 as `bitshoal info` lists them (pad files
+    /// left out), ranges (2-5) and glob patterns (*.txt, docs/*), comma-separated.
+    #[arg(long, value_name = "LIST")]
+    only: Option<String>,
+    /// Download pieces in order (for previews and streaming) instead of rarest first.
+    #[arg(long)]
+    sequential: bool,
+    /// Download limit in bytes per second (500K, 2M, 1.5MiB; K = KiB = 1024; 0: none).
+    #[arg(long, value_name = "RATE", value_parser = options::parse_rate)]
+    max_down: Option<u64>,
+    /// Upload limit in bytes per second (as --max-down).
+    #[arg(long, value_name = "RATE", value_parser = options::parse_rate)]
+    max_up: Option<u64>,
+    #[command(flatten)]
+    discovery: Discovery,
+    /// Show each file's progress (a bar per file; a `files` array in --json progress lines).
+    #[arg(long)]
+    files: bool,
+    /// Where resume files go [default: DIR/.bitshoal].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     /// Print one JSON object per line instead of a progress bar.
     #[arg(long)]
     json: bool,
     /// Give up (exit 3) if the download is not done after this many seconds.
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
+    /// What drives the client: one mio event loop, or blocking sockets and threads.
+    #[arg(long, value_enum, default_value_t = RuntimeChoice::Mio)]
+    runtime: RuntimeChoice,
 }
 
 pub(crate) fn run(args: DownloadArgs) -> std::process::ExitCode {
     let json = args.json;
-    transfer::finish(download(args), json)
+    let result = match args.runtime {
+        RuntimeChoice::Mio => download::<Client>(args),
+        RuntimeChoice::Std => download::<BlockingClient>(args),
+    };
+    transfer::finish(result, json)
 }
 
-fn download(args: DownloadArgs) -> Result<(), Failure> {
+/// Everything checked and decided before the client starts.
+struct Plan {
+    meta: Metainfo,
+    listen: SocketAddr,
+    peers: Vec<SocketAddr>,
+    trackers: Vec<Vec<String>>,
+    priorities: Vec<Priority>,
+    state_dir: PathBuf,
+    reach: Option<bitshoal_std::client::Reach>,
+}
+
+fn plan(args: &DownloadArgs) -> Result<Plan, Failure> {
     let meta = transfer::load_torrent(&args.torrent)?;
     let listen = transfer::parse_addr("--listen", &args.listen)?;
     let peers: Vec<SocketAddr> = args
@@ -58,127 +115,316 @@ fn download(args: DownloadArgs) -> Result<(), Failure> {
         .iter()
         .map(|p| transfer::parse_addr("--peer", p))
         .collect::<Result<_, _>>()?;
-    let trackers = meta.trackers().to_vec();
-    if trackers.is_empty() && peers.is_empty() {
+    let discovery = args.discovery.plan(listen).map_err(Failure::other)?;
+    let mut trackers = Vec::new();
+    for tier in meta.trackers() {
+        let (kept, skipped): (Vec<String>, Vec<String>) = tier
+            .iter()
+            .cloned()
+            .partition(|url| discovery.tracker_allowed(url));
+        for url in skipped {
+            note(
+                args.json,
+                json!({"event": "tracker_skipped", "url": url, "reason": "loopback listen address"}),
+                &format!("skipping tracker {url}: --listen is a loopback address"),
+            );
+        }
+        if !kept.is_empty() {
+            trackers.push(kept);
+        }
+    }
+    let info = meta.info();
+    let priorities = match &args.only {
+        Some(list) => options::parse_only(list, info).map_err(Failure::other)?,
+        None => vec![Priority::Normal; info.files().len()],
+    };
+    let state_dir = transfer::state_dir(&args.output, info.name(), args.state_dir.as_deref())?;
+    let reach = discovery.reach(&peers);
+    Ok(Plan {
+        meta,
+        listen,
+        peers,
+        trackers,
+        priorities,
+        state_dir,
+        reach,
+    })
+}
+
+/// A line for the user: JSON with `--json`, text on stderr otherwise.
+fn note(json: bool, value: serde_json::Value, text: &str) {
+    if json {
+        transfer::emit(value);
+    } else {
+        eprintln!("{text}");
+    }
+}
+
+fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
+    let plan = plan(&args)?;
+    if plan.trackers.is_empty() && plan.peers.is_empty() {
         return Err(Failure::unreachable(
-            "the torrent has no trackers and no --peer was given: nowhere to download from",
+            "the torrent has no trackers (that may be used) and no --peer was given: nowhere to \
+             download from",
         ));
     }
     std::fs::create_dir_all(&args.output)
         .map_err(|e| Failure::disk(format!("{}: {e}", args.output.display())))?;
     let interrupt = transfer::interrupt_flag()?;
-    let mut client = transfer::start_client(listen)?;
+    let mut client: C = transfer::start_client(Some(plan.listen), plan.reach.clone())?;
     if args.json {
-        transfer::emit(transfer::started_json(
-            &meta,
-            &args.output,
-            client.local_addr(),
-        ));
+        let mut started = transfer::started_json(&plan.meta, &args.output, client.local_addr());
+        started["state_dir"] = json!(plan.state_dir.display().to_string());
+        transfer::emit(started);
     }
-    let info = Arc::new(meta.info().clone());
-    let pieces = info.layout().piece_count();
-    let add = AddTorrent::from_metainfo(&meta);
+    let info = Arc::new(plan.meta.info().clone());
+    let add = add_resuming(Arc::clone(&info), &args.output, &plan.state_dir)
+        .with_trackers(plan.trackers.clone())
+        .with_piece_layers(plan.meta.piece_layers().to_vec());
     let torrent = client
         .add_torrent_with(add, args.output.clone())
         .map_err(|e| Failure::bad_torrent(e.to_string()))?;
-    let mut dialled: Vec<ConnId> = Vec::new();
-    for addr in peers {
-        match client.connect(torrent, addr) {
-            Ok(conn) => dialled.push(conn),
-            Err(e) => return Err(Failure::other(format!("--peer {addr}: {e}"))),
+    configure(&mut client, torrent, &args, &plan.priorities)?;
+    let mut progress = Progress::new(&info, &plan.priorities, args.json, args.files);
+    let mut run = Run {
+        torrent,
+        state_dir: plan.state_dir,
+        to_dial: plan.peers,
+        dialled: Vec::new(),
+        have_trackers: !plan.trackers.is_empty(),
+        json: args.json,
+        seed: args.seed,
+        last_save: Instant::now(),
+        saved_have: None,
+        reported_start: false,
+        sync_requested: false,
+        done: false,
+    };
+    let deadline = args
+        .timeout
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let result = run.drive(
+        &mut client,
+        &mut progress,
+        &interrupt,
+        deadline,
+        args.timeout,
+    );
+    // Whatever happened, what was verified is kept for the next run.
+    if let Err(e) = client.save_resume(torrent, &run.state_dir) {
+        progress.println(&format!("cannot save the resume file: {e}"));
+    }
+    result
+}
+
+/// Sets the torrent's file priorities, order and rate limits as the flags say.
+fn configure<C: TorrentClient>(
+    client: &mut C,
+    torrent: TorrentId,
+    args: &DownloadArgs,
+    priorities: &[Priority],
+) -> Result<(), Failure> {
+    let misuse = |e: bitshoal_core::session::CommandError| Failure::other(e.to_string());
+    for (file, &priority) in priorities.iter().enumerate() {
+        if priority != Priority::Normal {
+            client
+                .command(|s, now| s.set_file_priority(now, torrent, file, priority))
+                .map_err(misuse)?;
         }
     }
+    if args.sequential {
+        client
+            .command(|s, now| s.set_sequential(now, torrent, true))
+            .map_err(misuse)?;
+    }
+    let (up, down) = (args.max_up.unwrap_or(0), args.max_down.unwrap_or(0));
+    if up != 0 || down != 0 {
+        client
+            .command(|s, now| s.set_torrent_limits(now, torrent, up, down))
+            .map_err(misuse)?;
+    }
+    Ok(())
+}
 
-    let bar = if args.json {
-        ProgressBar::with_draw_target(Some(u64::from(pieces)), ProgressDrawTarget::hidden())
-    } else {
-        // Draws on stderr, and only when it is a terminal.
-        ProgressBar::new(u64::from(pieces))
-    };
-    bar.set_style(
-        ProgressStyle::with_template("[{bar:40}] {pos}/{len} pieces {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    let started = Instant::now();
-    let deadline = args.timeout.map(|s| started + Duration::from_secs(s));
-    let mut done = false;
-    let mut last_have = 0;
-    loop {
-        if transfer::interrupted(&interrupt) {
-            bar.abandon();
-            // Seeding after a finished download is what --seed asked for: a clean stop.
-            return if done {
-                Ok(())
-            } else {
-                Err(Failure::interrupted())
+/// A download in progress.
+struct Run {
+    torrent: TorrentId,
+    state_dir: PathBuf,
+    /// `--peer` addresses not dialled yet (the torrent dials once its check is done).
+    to_dial: Vec<SocketAddr>,
+    /// Connections to `--peer` addresses still open.
+    dialled: Vec<ConnId>,
+    have_trackers: bool,
+    json: bool,
+    seed: bool,
+    last_save: Instant,
+    /// Pieces had at the last save.
+    saved_have: Option<u32>,
+    /// Whether the `resumed` line (pieces had once checked) was printed.
+    reported_start: bool,
+    /// Whether the files' sync was asked for (by us, or by the client on `TorrentFinished`).
+    sync_requested: bool,
+    /// Downloaded, verified and synced.
+    done: bool,
+}
+
+impl Run {
+    fn drive<C: TorrentClient>(
+        &mut self,
+        client: &mut C,
+        progress: &mut Progress,
+        interrupt: &std::sync::atomic::AtomicBool,
+        deadline: Option<Instant>,
+        timeout: Option<u64>,
+    ) -> Result<(), Failure> {
+        loop {
+            if transfer::interrupted(interrupt) {
+                progress.abandon();
+                // Seeding after a finished download is what --seed asked for: a clean stop.
+                return if self.done {
+                    Ok(())
+                } else {
+                    Err(Failure::interrupted())
+                };
+            }
+            if !self.done && deadline.is_some_and(|d| Instant::now() >= d) {
+                progress.abandon();
+                return Err(Failure::unreachable(format!(
+                    "the download did not finish within {} seconds",
+                    timeout.unwrap_or(0)
+                )));
+            }
+            let events = client
+                .turn(Duration::from_millis(200))
+                .map_err(|e| Failure::other(format!("event loop: {e}")))?;
+            for event in &events {
+                if self.on_event(client, progress, event)? {
+                    return Ok(());
+                }
+            }
+            let Some(status) = client.status(self.torrent) else {
+                return Err(Failure::other("the torrent left the session"));
             };
-        }
-        if !done && deadline.is_some_and(|d| Instant::now() >= d) {
-            bar.abandon();
-            return Err(Failure::unreachable(format!(
-                "the download did not finish within {} seconds",
-                args.timeout.unwrap_or(0)
-            )));
-        }
-        let events = client
-            .turn(Duration::from_millis(200))
-            .map_err(|e| Failure::other(format!("event loop: {e}")))?;
-        for event in &events {
-            if args.json {
-                if let Some(line) = transfer::event_json(event) {
-                    transfer::emit(line);
-                }
-            } else if let Some(line) = transfer::event_text(event) {
-                bar.println(line);
+            let files = client
+                .view()
+                .file_progress(self.torrent)
+                .unwrap_or_default();
+            progress.update(&status, &files);
+            let checking = matches!(status.state, TorrentState::Checking { .. });
+            if !checking && !self.reported_start {
+                self.reported_start = true;
+                note(
+                    self.json,
+                    json!({"event": "resumed", "have": status.pieces_have, "pieces": status.pieces_total}),
+                    &format!(
+                        "{} of {} pieces already here",
+                        status.pieces_have, status.pieces_total
+                    ),
+                );
             }
-            match event {
-                ClientEvent::Session(Event::PeerDisconnected { conn, .. }) => {
-                    dialled.retain(|c| c != conn);
-                }
-                ClientEvent::Session(Event::StorageFailed { error, .. }) => {
-                    bar.abandon();
-                    return Err(Failure::disk(error.to_string()));
-                }
-                ClientEvent::Synced { result, .. } => match result {
-                    Err(error) => {
-                        bar.abandon();
-                        return Err(Failure::disk(error.to_string()));
+            if !checking && !self.to_dial.is_empty() && !status.finished {
+                for addr in std::mem::take(&mut self.to_dial) {
+                    match client.connect(self.torrent, addr) {
+                        Ok(conn) => self.dialled.push(conn),
+                        Err(e) => return Err(Failure::other(format!("--peer {addr}: {e}"))),
                     }
-                    Ok(()) => {
-                        done = true;
-                        bar.finish_with_message("verified and synced");
-                        if !args.seed {
-                            return Ok(());
-                        }
-                        if args.json {
-                            transfer::emit(json!({"event": "seeding"}));
-                        } else {
-                            eprintln!("seeding until Ctrl-C");
-                        }
-                    }
-                },
-                _ => {}
+                }
             }
-        }
-        let Some(status) = client.status(torrent) else {
-            return Err(Failure::other("the torrent left the session"));
-        };
-        if args.json && status.pieces_have != last_have {
-            last_have = status.pieces_have;
-            transfer::emit(transfer::progress_json(&status));
-        }
-        if !done {
-            bar.set_position(u64::from(status.pieces_have));
-            bar.set_message(format!("{} peers", status.peers));
+            if status.finished && !self.sync_requested {
+                // Complete without a TorrentFinished (all there after a check or a resume).
+                self.sync_requested = true;
+                client.sync_files(self.torrent);
+            }
+            if self.saved_have != Some(status.pieces_have)
+                && !checking
+                && self.last_save.elapsed() >= SAVE_EVERY
+            {
+                self.save(client, progress, status.pieces_have);
+            }
             // No tracker can bring more peers and every peer given is gone: nothing will
             // change (no DHT yet; a peer could still dial in, but nobody told it to).
-            if trackers.is_empty() && dialled.is_empty() && status.peers == 0 && !status.finished {
-                bar.abandon();
+            if !self.done
+                && !checking
+                && !status.finished
+                && !self.have_trackers
+                && self.to_dial.is_empty()
+                && self.dialled.is_empty()
+                && status.peers == 0
+            {
+                progress.abandon();
                 return Err(Failure::unreachable(
                     "no peer reachable: every --peer failed or left, and the torrent has no trackers",
                 ));
             }
         }
+    }
+
+    /// Saves the resume file (a failure is reported, not fatal: the next run checks instead).
+    fn save<C: TorrentClient>(&mut self, client: &mut C, progress: &Progress, have: u32) {
+        self.last_save = Instant::now();
+        self.saved_have = Some(have);
+        match client.save_resume(self.torrent, &self.state_dir) {
+            Ok(path) if self.json => transfer::emit(json!({
+                "event": "resume_saved",
+                "have": have,
+                "path": path.display().to_string(),
+            })),
+            Ok(_) => {}
+            Err(e) => progress.println(&format!("cannot save the resume file: {e}")),
+        }
+    }
+
+    /// Reports one event; `Ok(true)` when the command is done.
+    fn on_event<C: TorrentClient>(
+        &mut self,
+        client: &mut C,
+        progress: &mut Progress,
+        event: &ClientEvent,
+    ) -> Result<bool, Failure> {
+        transfer::log_event(event);
+        if self.json {
+            if let Some(line) = transfer::event_json(event) {
+                transfer::emit(line);
+            }
+        } else if let Some(line) = transfer::event_text(event) {
+            progress.println(&line);
+        }
+        match event {
+            ClientEvent::Session(Event::PeerDisconnected { conn, .. }) => {
+                self.dialled.retain(|c| c != conn);
+            }
+            ClientEvent::Session(Event::TorrentFinished { torrent })
+                if *torrent == self.torrent =>
+            {
+                self.sync_requested = true;
+            }
+            ClientEvent::Session(Event::StorageFailed { error, .. }) => {
+                progress.abandon();
+                return Err(Failure::disk(error.to_string()));
+            }
+            ClientEvent::Synced { result, .. } => match result {
+                Err(error) => {
+                    progress.abandon();
+                    return Err(Failure::disk(error.to_string()));
+                }
+                Ok(()) if !self.done => {
+                    self.done = true;
+                    progress.finish("verified and synced");
+                    let have = client.status(self.torrent).map_or(0, |s| s.pieces_have);
+                    self.save(client, progress, have);
+                    if !self.seed {
+                        return Ok(true);
+                    }
+                    note(
+                        self.json,
+                        json!({"event": "seeding"}),
+                        "seeding until Ctrl-C",
+                    );
+                }
+                Ok(()) => {}
+            },
+            _ => {}
+        }
+        Ok(false)
     }
 }

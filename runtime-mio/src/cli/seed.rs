@@ -1,10 +1,11 @@
 //! `bitshoal seed`: serve a torrent's content from `--data DIR` (laid out as `DIR/<name>`, as
-//! `download` leaves it) to the peers its trackers bring, until Ctrl-C.
+//! `download` leaves it) to the peers its trackers bring, dialling them as well as accepting
+//! them, until Ctrl-C.
 //!
-//! The session cannot check existing data yet (a checking state is coming to the core); until
-//! then `seed` serves the files only with `--trust-data`, after checking that every file is
-//! there with the right size, and treats every piece as verified. Without the flag it refuses
-//! with a message saying so. Exit codes: see [`super::transfer`].
+//! The data is checked first: every piece is read and hashed, and only the pieces that match
+//! are served (a note says how many, if not all). `--trust-data` skips the check, after making
+//! sure every file is there with the right size, and serves every piece as verified. Exit
+//! codes: see [`super::transfer`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,10 +13,13 @@ use std::time::Duration;
 
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::metainfo::Info;
-use bitshoal_core::session::{AddTorrent, Event};
-use bitshoal_mio::client::ClientEvent;
+use bitshoal_core::session::{AddTorrent, CheckMode, Event, TorrentState};
+use bitshoal_mio::client::{Client, ClientEvent, TorrentClient};
+use bitshoal_std::blocking::BlockingClient;
 use clap::Args;
+use serde_json::json;
 
+use super::options::RuntimeChoice;
 use super::transfer::{self, Failure, DEFAULT_LISTEN};
 
 /// Seed a torrent's content from a directory, until Ctrl-C.
@@ -29,31 +33,44 @@ pub(crate) struct SeedArgs {
     /// Where to accept peers (and the UDP socket for trackers: the same IP and port).
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: String,
-    /// Serve the data as complete without hashing it (required until recheck exists).
+    /// Serve the data as complete without hashing it (only file sizes are checked).
     #[arg(long)]
     trust_data: bool,
+    /// Upload limit in bytes per second (500K, 2M, 1.5MiB; K = KiB = 1024; 0: none).
+    #[arg(long, value_name = "RATE", value_parser = super::options::parse_rate)]
+    max_up: Option<u64>,
     /// Print one JSON object per line.
     #[arg(long)]
     json: bool,
+    /// What drives the client: one mio event loop, or blocking sockets and threads.
+    #[arg(long, value_enum, default_value_t = RuntimeChoice::Mio)]
+    runtime: RuntimeChoice,
 }
 
 pub(crate) fn run(args: SeedArgs) -> std::process::ExitCode {
     let json = args.json;
-    transfer::finish(seed(args), json)
+    let result = match args.runtime {
+        RuntimeChoice::Mio => seed::<Client>(args),
+        RuntimeChoice::Std => seed::<BlockingClient>(args),
+    };
+    transfer::finish(result, json)
 }
 
-fn seed(args: SeedArgs) -> Result<(), Failure> {
+fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
     let meta = transfer::load_torrent(&args.torrent)?;
     let listen = transfer::parse_addr("--listen", &args.listen)?;
-    if !args.trust_data {
-        return Err(Failure::other(
-            "seed cannot verify existing data yet (recheck is coming to the session); pass \
-             --trust-data to serve the files under --data as complete without checking them",
-        ));
-    }
-    check_files(meta.info(), &args.data)?;
+    let info = Arc::new(meta.info().clone());
+    let pieces = info.layout().piece_count();
+    let check = if args.trust_data {
+        check_files(&info, &args.data)?;
+        CheckMode::Trust(Bitfield::full(pieces))
+    } else {
+        CheckMode::Full
+    };
     let interrupt = transfer::interrupt_flag()?;
-    let mut client = transfer::start_client(listen)?;
+    // A seed reaches the trackers in its torrent and the peers they return, wherever it
+    // listens: it dials only what those trackers name.
+    let mut client: C = transfer::start_client(Some(listen), None)?;
     if args.json {
         transfer::emit(transfer::started_json(
             &meta,
@@ -63,17 +80,25 @@ fn seed(args: SeedArgs) -> Result<(), Failure> {
     } else if let Some(addr) = client.local_addr() {
         eprintln!("seeding {} on {addr} until Ctrl-C", meta.info().name());
     }
-    let info = Arc::new(meta.info().clone());
-    let pieces = info.layout().piece_count();
-    let add = AddTorrent::from_metainfo(&meta).with_have(Bitfield::full(pieces));
-    client
+    let add = AddTorrent::new(info)
+        .with_check(check)
+        .with_trackers(meta.trackers().to_vec())
+        .with_piece_layers(meta.piece_layers().to_vec());
+    let torrent = client
         .add_torrent_with(add, args.data.clone())
         .map_err(|e| Failure::bad_torrent(e.to_string()))?;
+    if let Some(up) = args.max_up.filter(|r| *r > 0) {
+        client
+            .command(|s, now| s.set_torrent_limits(now, torrent, up, 0))
+            .map_err(|e| Failure::other(e.to_string()))?;
+    }
+    let mut reported = false;
     while !transfer::interrupted(&interrupt) {
         let events = client
             .turn(Duration::from_millis(200))
             .map_err(|e| Failure::other(format!("event loop: {e}")))?;
         for event in &events {
+            transfer::log_event(event);
             if args.json {
                 if let Some(line) = transfer::event_json(event) {
                     transfer::emit(line);
@@ -83,6 +108,23 @@ fn seed(args: SeedArgs) -> Result<(), Failure> {
             }
             if let ClientEvent::Session(Event::StorageFailed { error, .. }) = event {
                 return Err(Failure::disk(error.to_string()));
+            }
+        }
+        let Some(status) = client.status(torrent) else {
+            return Err(Failure::other("the torrent left the session"));
+        };
+        if !reported && !matches!(status.state, TorrentState::Checking { .. }) {
+            reported = true;
+            let (have, total) = (status.pieces_have, status.pieces_total);
+            if args.json {
+                transfer::emit(json!({"event": "checked", "have": have, "pieces": total}));
+            } else if have < total {
+                eprintln!(
+                    "{have} of {total} pieces found and verified under {}: serving those",
+                    args.data.display()
+                );
+            } else {
+                eprintln!("all {total} pieces verified");
             }
         }
     }

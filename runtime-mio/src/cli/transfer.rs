@@ -9,17 +9,23 @@
 //! | 1 | anything else (a listen address in use, a bad flag value...) |
 //! | 2 | the torrent file is missing or invalid |
 //! | 3 | nothing reachable (no tracker and every `--peer` failed), or `--timeout` passed |
-//! | 4 | a disk error (writing, syncing, or `seed`'s data missing) |
+//! | 4 | a disk error (writing, syncing, disk full, `seed --trust-data`'s data missing) |
 //! | 5 | not supported yet (magnet links) |
+//! | 6 | `verify` found bad or missing pieces |
 //! | 130 | interrupted by Ctrl-C before the download finished |
 //!
 //! # Where the client reaches
 //!
 //! Only where the user points it: the torrent's trackers, the `--peer` addresses, and the peers
 //! those trackers return. There is no other discovery yet (no DHT, no local service discovery,
-//! no NAT mapping), so with `--listen` on a loopback address and loopback trackers and peers,
-//! nothing leaves the machine; any discovery added later must stay off for a loopback listen
-//! address unless a flag names it.
+//! no NAT mapping). With `--listen` on a loopback address the client stays on loopback and the
+//! addresses flags name: see [`super::options`] for the rule and how it is enforced.
+//!
+//! # Resume state
+//!
+//! `download` keeps each torrent's resume file in `DIR/.bitshoal/<info-hash>.resume` (`-o
+//! DIR`; `--state-dir` moves it), outside the content folder `DIR/<name>`; see
+//! [`state_dir`].
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -29,8 +35,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bitshoal_core::metainfo::Metainfo;
-use bitshoal_core::session::{Event, TorrentStatus};
-use bitshoal_mio::client::{Client, ClientConfig, ClientEvent};
+use bitshoal_core::session::{Event, TorrentState, TorrentStatus};
+use bitshoal_mio::client::{ClientConfig, ClientEvent, TorrentClient};
+use bitshoal_std::client::Reach;
 use serde_json::{json, Value};
 
 /// The default listen address of `download` and `seed`.
@@ -67,6 +74,11 @@ impl Failure {
     /// Exit code 5: something the client cannot do yet.
     pub(crate) fn unsupported(message: impl Into<String>) -> Self {
         Self::with_code(5, message)
+    }
+
+    /// Exit code 6: `verify` found pieces that are bad or missing.
+    pub(crate) fn bad_data(message: impl Into<String>) -> Self {
+        Self::with_code(6, message)
     }
 
     /// Exit code 130 (128 + SIGINT, as shells report it): Ctrl-C before the work was done.
@@ -133,13 +145,61 @@ pub(crate) fn parse_addr(flag: &str, value: &str) -> Result<SocketAddr, Failure>
         .map_err(|_| Failure::other(format!("{flag} {value:?} is not an IP address and port")))
 }
 
-/// A client listening on `listen` (its session seeded from OS entropy).
-pub(crate) fn start_client(listen: SocketAddr) -> Result<Client, Failure> {
+/// A client on runtime `C` listening on `listen` (its session seeded from OS entropy), reaching
+/// only what `reach` allows.
+pub(crate) fn start_client<C: TorrentClient>(
+    listen: Option<SocketAddr>,
+    reach: Option<Reach>,
+) -> Result<C, Failure> {
     let config = ClientConfig {
-        listen: Some(listen),
+        listen,
+        reach,
         ..ClientConfig::default()
     };
-    Client::new(config).map_err(|e| Failure::other(format!("cannot listen on {listen}: {e}")))
+    C::new(config).map_err(|e| match listen {
+        Some(listen) => Failure::other(format!("cannot listen on {listen}: {e}")),
+        None => Failure::other(format!("cannot start the client: {e}")),
+    })
+}
+
+/// The name of the folder, beside the content, that holds resume files.
+pub(crate) const STATE_DIR_NAME: &str = ".bitshoal";
+
+/// Where `download -o output` keeps its resume files: `--state-dir` if given, else
+/// `output/.bitshoal` (beside the content folder `output/<name>`, never inside it). A torrent
+/// whose own name is `.bitshoal` would put its content there: it needs `--state-dir`.
+pub(crate) fn state_dir(
+    output: &Path,
+    name: &str,
+    flag: Option<&Path>,
+) -> Result<std::path::PathBuf, Failure> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_path_buf());
+    }
+    if name == STATE_DIR_NAME {
+        return Err(Failure::other(format!(
+            "the torrent is named {STATE_DIR_NAME:?}, where resume files go by default: pass \
+             --state-dir DIR"
+        )));
+    }
+    Ok(output.join(STATE_DIR_NAME))
+}
+
+/// Logs a client event (`RUST_LOG=debug` shows every one, `info` the notable ones).
+pub(crate) fn log_event(event: &ClientEvent) {
+    match event {
+        ClientEvent::Session(
+            Event::TrackerFailed { .. } | Event::StorageFailed { .. } | Event::PeerBanned { .. },
+        ) => log::warn!("{event:?}"),
+        ClientEvent::Session(
+            Event::TorrentFinished { .. }
+            | Event::StateChanged { .. }
+            | Event::TrackerAnnounced { .. }
+            | Event::PeerConnected { .. },
+        )
+        | ClientEvent::Synced { .. } => log::info!("{event:?}"),
+        _ => log::debug!("{event:?}"),
+    }
 }
 
 /// Set by Ctrl-C.
@@ -196,6 +256,18 @@ pub(crate) fn event_json(event: &ClientEvent) -> Option<Value> {
             json!({"event": "hash_failed", "piece": piece})
         }
         ClientEvent::Session(Event::TorrentFinished { .. }) => json!({"event": "finished"}),
+        ClientEvent::Session(Event::StateChanged { state, .. }) => json!({
+            "event": "state",
+            "state": state_name(state),
+            "error": match state {
+                TorrentState::Error(e) => Some(e.to_string()),
+                _ => None,
+            },
+        }),
+        ClientEvent::Session(Event::PeerBanned { ip, .. }) => json!({
+            "event": "peer_banned",
+            "ip": ip.to_string(),
+        }),
         ClientEvent::Session(Event::TrackerAnnounced {
             url,
             peers,
@@ -253,10 +325,25 @@ pub(crate) fn event_text(event: &ClientEvent) -> Option<String> {
 pub(crate) fn progress_json(status: &TorrentStatus) -> Value {
     json!({
         "event": "progress",
+        "state": state_name(&status.state),
         "have": status.pieces_have,
         "pieces": status.pieces_total,
         "downloaded": status.downloaded,
         "uploaded": status.uploaded,
+        "download_rate": status.download_rate,
+        "upload_rate": status.upload_rate,
         "peers": status.peers,
     })
+}
+
+/// A torrent state's one-word name in JSON lines.
+pub(crate) fn state_name(state: &TorrentState) -> &'static str {
+    match state {
+        TorrentState::Checking { .. } => "checking",
+        TorrentState::Downloading => "downloading",
+        TorrentState::Seeding => "seeding",
+        TorrentState::Paused => "paused",
+        TorrentState::Error(_) => "error",
+        _ => "other",
+    }
 }

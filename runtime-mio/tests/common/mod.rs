@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
+pub mod cli;
+
 use std::fs;
 use std::io;
 use std::net::SocketAddr;

@@ -53,12 +53,14 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, CheckMode, CommandError, ConnectError, Event, Input, Output, Session,
-    TorrentStatus,
+    AddError, AddTorrent, CommandError, ConnectError, Event, Input, Output, Session, TorrentStatus,
 };
 use bitshoal_core::time::Instant;
 
-use crate::client::{ClientConfig, ClientEvent, NetServices};
+use crate::client::{
+    add_trusting, reachable, ClientConfig, ClientEvent, NetServices, Reach, TorrentClient,
+    TorrentRoots,
+};
 use crate::storage::Storage;
 use crate::workers::{Completion, DiskPool, HashPool, Sink};
 
@@ -100,7 +102,9 @@ pub struct BlockingClient {
     /// How long a connect may take: the session's handshake timeout.
     connect_timeout: Duration,
     /// Each torrent's download directory and files, for resume data.
-    torrents: HashMap<TorrentId, (PathBuf, Arc<Info>)>,
+    torrents: TorrentRoots,
+    /// Which addresses may be dialled and sent datagrams ([`ClientConfig::reach`]).
+    reach: Option<Reach>,
 }
 
 /// An established connection.
@@ -165,7 +169,8 @@ impl BlockingClient {
             deferred: VecDeque::new(),
             events: Vec::new(),
             connect_timeout,
-            torrents: HashMap::new(),
+            torrents: TorrentRoots::default(),
+            reach: config.reach,
         })
     }
 
@@ -193,11 +198,7 @@ impl BlockingClient {
         download_dir: PathBuf,
         have: Option<Bitfield>,
     ) -> Result<TorrentId, AddError> {
-        let check = match have {
-            Some(have) => CheckMode::Trust(have),
-            None => CheckMode::Trust(Bitfield::new(info.layout().piece_count())),
-        };
-        self.add_torrent_with(AddTorrent::new(info).with_check(check), download_dir)
+        self.add_torrent_with(add_trusting(info, have), download_dir)
     }
 
     /// Adds a torrent, learning what is already under `download_dir` from its resume file in
@@ -209,8 +210,7 @@ impl BlockingClient {
         download_dir: PathBuf,
         state_dir: &Path,
     ) -> Result<TorrentId, AddError> {
-        let check = crate::resume::check_mode(&download_dir, &info, state_dir);
-        self.add_torrent_with(AddTorrent::new(info).with_check(check), download_dir)
+        TorrentClient::add_torrent_resuming(self, info, download_dir, state_dir)
     }
 
     /// Adds a torrent described by `add` (its trackers, how to check what is on disk) whose
@@ -220,13 +220,25 @@ impl BlockingClient {
         add: AddTorrent,
         download_dir: PathBuf,
     ) -> Result<TorrentId, AddError> {
-        let info = Arc::clone(&add.info);
-        let id = self.session.add_torrent(self.now(), add)?;
-        // Storage must know the directory before it sees the torrent's `Open`.
-        self.disk.storage().register(id, download_dir.clone());
-        self.torrents.insert(id, (download_dir, info));
+        let now = self.now();
+        let id = self.torrents.add(
+            &mut self.session,
+            now,
+            self.disk.storage(),
+            add,
+            download_dir,
+        )?;
         self.dispatch();
         Ok(id)
+    }
+
+    /// Runs a session command at the client's clock and performs what it produced (see
+    /// [`TorrentClient::command`]).
+    pub fn command<R>(&mut self, f: impl FnOnce(&mut Session, Instant) -> R) -> R {
+        let now = self.now();
+        let r = f(&mut self.session, now);
+        self.dispatch();
+        r
     }
 
     /// Writes the torrent's resume file to `state_dir` (atomically; see [`crate::resume`]).
@@ -234,29 +246,29 @@ impl BlockingClient {
     /// a write landing after the save changes a file's time, and the next start then checks
     /// the files again.
     pub fn save_resume(&self, torrent: TorrentId, state_dir: &Path) -> io::Result<PathBuf> {
-        let (root, info) = self
-            .torrents
-            .get(&torrent)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown torrent"))?;
-        let files = crate::resume::file_stats(root, info);
-        let data = self
-            .session
-            .resume_data(torrent, files)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "unknown torrent"))?;
-        crate::resume::save(state_dir, &data)
+        self.torrents.save_resume(&self.session, torrent, state_dir)
+    }
+
+    /// Syncs a torrent's files (see [`TorrentClient::sync_files`]).
+    pub fn sync_files(&mut self, torrent: TorrentId) {
+        self.disk.finish(torrent);
     }
 
     /// Pauses a torrent (see `Session::pause`).
     pub fn pause(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
-        let r = self.session.pause(self.now(), torrent);
-        self.dispatch();
-        r
+        self.command(|s, now| s.pause(now, torrent))
     }
 
     /// Resumes a paused or failed torrent (see `Session::resume`); connect to peers again
     /// afterwards.
     pub fn resume(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
-        let r = self.session.resume(self.now(), torrent);
+        self.command(|s, now| s.resume(now, torrent))
+    }
+
+    /// Asks the torrent's trackers for the swarm's counts (see `Session::scrape`); the answers
+    /// come as `Event::ScrapeResult` / `Event::ScrapeFailed`.
+    pub fn scrape(&mut self, torrent: TorrentId) -> Result<(), CommandError> {
+        let r = self.session.scrape(self.now(), torrent);
         self.dispatch();
         r
     }
@@ -267,9 +279,7 @@ impl BlockingClient {
         torrent: TorrentId,
         addr: SocketAddr,
     ) -> Result<ConnId, ConnectError> {
-        let conn = self.session.connect(self.now(), torrent, addr)?;
-        self.dispatch();
-        Ok(conn)
+        self.command(|s, now| s.connect(now, torrent, addr))
     }
 
     /// A snapshot of a torrent.
@@ -424,6 +434,10 @@ impl BlockingClient {
 
     fn perform(&mut self, output: Output) {
         match output {
+            Output::Connect { conn, addr } if !reachable(self.reach.as_ref(), addr) => {
+                self.deferred.push_back(Input::ConnectFailed { conn });
+            }
+            Output::SendDatagram { to, .. } if !reachable(self.reach.as_ref(), to) => {}
             Output::Connect { conn, addr } => {
                 match net::connect(conn, addr, self.connect_timeout, self.tx.clone()) {
                     Ok(thread) => {
@@ -482,6 +496,44 @@ fn extract_finished(threads: &mut Vec<JoinHandle<()>>) -> Vec<JoinHandle<()>> {
         .partition(JoinHandle::is_finished);
     *threads = running;
     done
+}
+
+impl TorrentClient for BlockingClient {
+    fn new(config: ClientConfig) -> io::Result<Self> {
+        Self::new(config)
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr()
+    }
+
+    fn add_torrent_with(
+        &mut self,
+        add: AddTorrent,
+        download_dir: PathBuf,
+    ) -> Result<TorrentId, AddError> {
+        self.add_torrent_with(add, download_dir)
+    }
+
+    fn command<R>(&mut self, f: impl FnOnce(&mut Session, Instant) -> R) -> R {
+        self.command(f)
+    }
+
+    fn view(&mut self) -> &Session {
+        &self.session
+    }
+
+    fn save_resume(&mut self, torrent: TorrentId, state_dir: &Path) -> io::Result<PathBuf> {
+        Self::save_resume(self, torrent, state_dir)
+    }
+
+    fn sync_files(&mut self, torrent: TorrentId) {
+        self.sync_files(torrent);
+    }
+
+    fn turn(&mut self, max_wait: Duration) -> io::Result<Vec<ClientEvent>> {
+        self.turn(max_wait)
+    }
 }
 
 impl Drop for BlockingClient {

@@ -1,0 +1,319 @@
+//! `bitshoal download`'s flags end to end on 127.0.0.1, with real processes: resume after
+//! kill -9 (no verified piece fetched twice, resume state outside the content folder), a full
+//! disk ending with exit 4, `--only`, `--files`, and the loopback rule for trackers.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use common::cli::{bitshoal, json_lines, stderr, Running};
+use common::{Payload, SeedThread};
+
+/// The piece numbers of the `piece_verified` lines among `lines`.
+fn verified(lines: &[Value]) -> BTreeSet<u64> {
+    lines
+        .iter()
+        .filter(|l| l["event"] == "piece_verified")
+        .map(|l| l["piece"].as_u64().expect("a piece number"))
+        .collect()
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn files_under(dir: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.insert(entry.path().strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn kill_9_then_the_same_command_resumes_without_fetching_verified_pieces_again() {
+    let payload = Payload::new(21, Vec::new());
+    let torrent = payload.torrent_path.to_str().unwrap();
+    let data = payload.data_dir();
+    // A slow seed, so that the kill lands mid-way (24 pieces of 32 KiB at 128 KiB/s).
+    let seed = Running::start(
+        &[
+            "seed",
+            torrent,
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--max-up",
+            "128K",
+            "--json",
+        ],
+        payload.dir.path(),
+    );
+    let addr = seed.wait_event("started")["listen"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    seed.wait_event("checked");
+    let out_dir = payload.dir.path().join("out");
+    let args = [
+        "download",
+        torrent,
+        "-o",
+        out_dir.to_str().unwrap(),
+        "--peer",
+        &addr,
+        "--listen",
+        "127.0.0.1:0",
+        "--json",
+    ];
+    let pieces = payload.info.layout().piece_count() as usize;
+
+    let first = Running::start(&args, payload.dir.path());
+    // A resume file saved with some pieces, then two more pieces written after it: the kill
+    // lands between saves, as it would in real life.
+    let mut lines = first.lines_until(|l| l["event"] == "resume_saved" && l["have"] != 0);
+    let saved_at = verified(&lines).len();
+    lines.extend(first.lines_until({
+        let mut more = 0;
+        move |l| {
+            if l["event"] == "piece_verified" {
+                more += 1;
+            }
+            more == 2
+        }
+    }));
+    lines.extend(first.kill9());
+    let before = verified(&lines);
+    assert!(
+        before.len() > saved_at && before.len() < pieces,
+        "the kill landed mid-way: {} of {pieces} verified",
+        before.len()
+    );
+    let resume_path = lines
+        .iter()
+        .rfind(|l| l["event"] == "resume_saved")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resume_path = PathBuf::from(resume_path);
+    assert_eq!(resume_path.parent().unwrap(), out_dir.join(".bitshoal"));
+    assert!(resume_path.is_file());
+
+    // The same command again.
+    let out = bitshoal(&args, payload.dir.path());
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    payload.assert_copied_to(&out_dir);
+    let again = json_lines(&out);
+    let resumed = again.iter().find(|l| l["event"] == "resumed").unwrap();
+    assert!(
+        resumed["have"].as_u64().unwrap() >= before.len() as u64,
+        "{resumed} after {} verified",
+        before.len()
+    );
+    let fetched = verified(&again);
+    assert!(
+        fetched.is_disjoint(&before),
+        "fetched again: {:?}",
+        fetched.intersection(&before).collect::<Vec<_>>()
+    );
+    assert!(fetched.len() <= pieces - before.len());
+    assert_eq!(
+        fetched.len() as u64 + resumed["have"].as_u64().unwrap(),
+        pieces as u64
+    );
+    // Resume state never lands inside the content folder.
+    assert_eq!(
+        files_under(&out_dir.join(&payload.name)),
+        files_under(&data.join(&payload.name))
+    );
+    // A third run finds everything there, syncs and exits 0 without a peer to talk to.
+    let out = bitshoal(&args, payload.dir.path());
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let third = json_lines(&out);
+    assert!(verified(&third).is_empty());
+    let resumed = third.iter().find(|l| l["event"] == "resumed").unwrap();
+    assert_eq!(resumed["have"], pieces);
+}
+
+/// Breaks a download folder before the download starts.
+type Fault = Box<dyn Fn(&Path)>;
+
+#[test]
+fn a_full_disk_ends_the_download_with_exit_4() {
+    let payload = Payload::new(22, Vec::new());
+    let seed = SeedThread::start(&payload, false, 23);
+    let torrent = payload.torrent_path.to_str().unwrap();
+    let peer = seed.addr.to_string();
+    // Two real faults: the biggest file's path leads to /dev/full (every write fails with
+    // ENOSPC, "No space left on device"), and a path blocked by a directory.
+    let mut cases: Vec<(&str, Fault)> = Vec::new();
+    if Path::new("/dev/full").exists() {
+        cases.push((
+            "No space left on device",
+            Box::new(|dir: &Path| {
+                std::os::unix::fs::symlink("/dev/full", dir.join("a.bin")).unwrap()
+            }),
+        ));
+    } else {
+        eprintln!("SKIPPED: no /dev/full on this machine; only the blocked path is tested");
+    }
+    cases.push((
+        "a.bin",
+        Box::new(|dir: &Path| fs::create_dir_all(dir.join("a.bin/x")).unwrap()),
+    ));
+    for (i, (expect, fault)) in cases.into_iter().enumerate() {
+        let out_dir = payload.dir.path().join(format!("out{i}"));
+        let content = out_dir.join(&payload.name);
+        fs::create_dir_all(&content).unwrap();
+        fault(&content);
+        let out = bitshoal(
+            &[
+                "download",
+                torrent,
+                "-o",
+                out_dir.to_str().unwrap(),
+                "--peer",
+                &peer,
+                "--listen",
+                "127.0.0.1:0",
+                "--json",
+            ],
+            payload.dir.path(),
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "{err}");
+        assert!(err.contains(expect), "{err}");
+        let lines = json_lines(&out);
+        assert!(lines.iter().any(|l| l["event"] == "storage_failed"));
+        assert_eq!(lines.last().unwrap()["code"], 4);
+    }
+}
+
+#[test]
+fn only_downloads_the_files_selected_and_files_reports_each() {
+    let payload = Payload::new(24, Vec::new());
+    let seed = SeedThread::start(&payload, false, 25);
+    let torrent = payload.torrent_path.to_str().unwrap();
+    let peer = seed.addr.to_string();
+    let out_dir = payload.dir.path().join("out");
+    let out = bitshoal(
+        &[
+            "download",
+            torrent,
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--peer",
+            &peer,
+            "--listen",
+            "127.0.0.1:0",
+            "--only",
+            "*.txt",
+            "--files",
+            "--sequential",
+            "--max-down",
+            "8M",
+            "--json",
+        ],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let want = fs::read(payload.data_dir().join("pay/sub/b.txt")).unwrap();
+    assert_eq!(fs::read(out_dir.join("pay/sub/b.txt")).unwrap(), want);
+    let lines = json_lines(&out);
+    let pieces = payload.info.layout().piece_count() as usize;
+    let got = verified(&lines);
+    assert!(!got.is_empty() && got.len() < pieces, "{got:?}");
+    // --files: the progress lines list the selected file only, complete at the end.
+    let last = lines
+        .iter()
+        .rfind(|l| l["event"] == "progress")
+        .expect("progress lines");
+    let files = last["files"].as_array().expect("a files array");
+    assert_eq!(files.len(), 1, "{last}");
+    assert_eq!(files[0]["path"], "pay/sub/b.txt");
+    assert_eq!(files[0]["have"], files[0]["length"]);
+
+    // A selection that matches nothing is refused before anything starts.
+    let out = bitshoal(
+        &[
+            "download",
+            torrent,
+            "--peer",
+            &peer,
+            "--listen",
+            "127.0.0.1:0",
+            "--only",
+            "*.iso",
+        ],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no file matches"), "{}", stderr(&out));
+    let out = bitshoal(
+        &[
+            "download",
+            torrent,
+            "--peer",
+            &peer,
+            "--listen",
+            "127.0.0.1:0",
+            "--only",
+            "9",
+        ],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("there is no file 9"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_loopback_client_skips_trackers_elsewhere_and_still_downloads_from_its_peers() {
+    // The torrent names a tracker on a documentation address (never contacted).
+    let payload = Payload::new(26, vec![vec!["http://192.0.2.1:6969/announce".into()]]);
+    let seed = SeedThread::start(&payload, false, 27);
+    let out_dir = payload.dir.path().join("out");
+    let out = bitshoal(
+        &[
+            "download",
+            payload.torrent_path.to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--peer",
+            &seed.addr.to_string(),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-dht",
+            "--no-lsd",
+            "--no-upnp",
+            "--no-natpmp",
+            "--json",
+        ],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    payload.assert_copied_to(&out_dir);
+    let lines = json_lines(&out);
+    let skipped = lines
+        .iter()
+        .find(|l| l["event"] == "tracker_skipped")
+        .expect("a tracker_skipped line");
+    assert_eq!(skipped["url"], "http://192.0.2.1:6969/announce");
+    assert!(!lines
+        .iter()
+        .any(|l| l["event"] == "tracker_failed" || l["event"] == "tracker_announced"));
+}
