@@ -464,3 +464,65 @@ fn a_hybrid_whose_hashes_disagree_stops_with_an_error() {
     assert!(e.message.contains("piece 2"), "{e}");
     assert!(!sim.node(leech).session().have(t).unwrap().get(2));
 }
+
+/// Piece layers fetched from peers go into the resume data; a restart from it has them at once
+/// (no fetch) and can serve them to a peer that lacks them.
+#[test]
+fn fetched_piece_layers_survive_a_restart_through_resume_data() {
+    let mut sim = Sim::new(80);
+    let spec = TorrentSpec {
+        files: vec![200_000, 100_000],
+        piece_length: 16 * 1024,
+        pad_files: false,
+    };
+    let torrent = TestTorrent::build_v2(sim.rng(), &spec, Version::V2);
+    let seed_node = sim.add_node(NodeConfig::default());
+    sim.seed_torrent(seed_node, &torrent);
+    let first = sim.add_node(NodeConfig::default());
+    let t1 = sim
+        .try_add_torrent(first, AddTorrent::new(torrent.info.clone()))
+        .unwrap();
+    let addr = sim.node(seed_node).addr();
+    sim.connect(first, t1, addr).unwrap();
+    sim.run_until(|s| s.node(first).is_finished(t1), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let files = vec![None; torrent.info.files().len()];
+    let data = sim
+        .node(first)
+        .session()
+        .resume_data(t1, files.clone())
+        .unwrap();
+    assert_eq!(
+        data.piece_layers.len(),
+        2,
+        "both files' layers were fetched"
+    );
+    let data = bitshoal_core::resume::ResumeData::decode(&data.encode()).unwrap();
+    // The restart: a new node with the same files and the resume data, and no seed around.
+    let second = sim.add_node(NodeConfig::default());
+    let t2 = sim
+        .try_add_torrent(
+            second,
+            AddTorrent::new(torrent.info.clone()).with_check(CheckMode::Resume {
+                data,
+                current_files: files,
+            }),
+        )
+        .unwrap();
+    sim.disk_mut(second).fill(t2, &torrent.content);
+    assert!(sim.node(second).is_finished(t2));
+    // A third peer without the layers gets them from the restarted one.
+    let third = sim.add_node(NodeConfig::default());
+    let t3 = sim
+        .try_add_torrent(third, AddTorrent::new(torrent.info.clone()))
+        .unwrap();
+    let addr = sim.node(second).addr();
+    sim.connect(third, t3, addr).unwrap();
+    sim.run_until(|s| s.node(third).is_finished(t3), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sim.node(third).disk().content(t3).unwrap(),
+        &torrent.content[..]
+    );
+    assert!(!events(&sim, second).any(|e| matches!(e, Event::PieceLayersComplete { .. })));
+}

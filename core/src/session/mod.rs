@@ -511,7 +511,11 @@ impl Session {
         self.assert_drained();
         let info = add.info;
         let trackers = add.trackers;
-        let v2_state = v2::V2State::new(&info, &add.piece_layers)?;
+        let mut v2_state = v2::V2State::new(&info, &add.piece_layers)?;
+        if let (Some(state), CheckMode::Resume { data, .. }) = (v2_state.as_mut(), &add.check) {
+            // Layers fetched in an earlier run; damaged ones are fetched again.
+            state.adopt_layers(&info, &data.piece_layers);
+        }
         let hashes = info.hashes();
         let wire_ids: SmallVec<[[u8; 20]; 2]> =
             [hashes.v1().map(|h| h.0), hashes.v2().map(|h| h.truncated())]

@@ -139,6 +139,44 @@ impl V2State {
         true
     }
 
+    /// Takes layers saved in resume data ((root, layer) pairs) for files still lacking one;
+    /// layers that do not hash to their root are ignored (they are fetched again).
+    pub(crate) fn adopt_layers(&mut self, info: &Info, saved: &[(Hash256, Bytes)]) {
+        let piece_length = u64::from(info.piece_length());
+        for file in self.missing_files().collect::<Vec<_>>() {
+            let entry = &info.files()[file];
+            let Some(root) = entry.pieces_root() else {
+                continue;
+            };
+            let Some((_, bytes)) = saved.iter().find(|(r, _)| r == root) else {
+                continue;
+            };
+            let Some(layer) = parse_layer(bytes, entry.length(), piece_length) else {
+                continue;
+            };
+            let height = merkle::tree_height(entry.length());
+            if merkle::subtree_root(&layer, self.piece_height, height) == Some(*root) {
+                self.set_layer(file, layer);
+            }
+        }
+    }
+
+    /// The layers that came from peers (or from resume data holding them), for resume data:
+    /// (root, layer) pairs. Empty when the torrent was added with all its layers.
+    pub(crate) fn fetched_layers(&self, info: &Info) -> Vec<(Hash256, Bytes)> {
+        if !self.fetched_any {
+            return Vec::new();
+        }
+        self.layers
+            .iter()
+            .enumerate()
+            .filter_map(|(file, layer)| {
+                let root = *info.files().get(file)?.pieces_root()?;
+                Some((root, Bytes::from(layer.as_ref()?.concat())))
+            })
+            .collect()
+    }
+
     /// The tree above `file`'s piece layer (built once), for answering hash requests.
     pub(crate) fn tree(&mut self, info: &Info, file: usize) -> Option<&UpperTree> {
         if !self.trees.contains_key(&file) {
