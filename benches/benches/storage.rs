@@ -14,7 +14,7 @@ use bitshoal_core::session::{
 };
 use bitshoal_core::time::Instant;
 use bitshoal_std::hash;
-use bitshoal_std::storage::{Storage, StorageConfig};
+use bitshoal_std::storage::{DiskJob, Storage, StorageConfig};
 use bitshoal_std::workers::{HashPool, Sink};
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -153,6 +153,24 @@ fn storage(c: &mut Criterion) {
                 });
                 black_box(out);
             }
+        })
+    });
+    group.bench_function("write-16MiB-16KiB-blocks-batched", |b| {
+        b.iter(|| {
+            // As the disk pool runs them: a batch, consecutive blocks in one `pwritev`.
+            let jobs: Vec<_> = (0..LEN / BLOCK)
+                .map(|i| {
+                    storage.prepare(DiskCmd::Write {
+                        req: RequestId::from_raw(i as u64),
+                        torrent: id,
+                        spans: [span(i)].into_iter().collect(),
+                        data: block.clone(),
+                    })
+                })
+                .collect();
+            DiskJob::run_batch(jobs, |input| {
+                black_box(input);
+            });
         })
     });
     group.bench_function("read-16MiB-16KiB-blocks", |b| {

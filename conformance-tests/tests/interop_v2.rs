@@ -19,7 +19,6 @@ mod interop_common;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bitshoal_core::bitfield::Bitfield;
@@ -28,33 +27,15 @@ use bitshoal_core::metainfo::Metainfo;
 use bitshoal_core::session::{AddTorrent, Event};
 use bitshoal_mio::client::ClientEvent;
 use bitshoal_std::create::{create_torrent, CreateOptions};
-use interop_common::{assert_same_tree, available, client, make_payload, Proc};
-
-const PYTHON: &str = "/usr/bin/python3";
-
-fn libtorrent_available() -> bool {
-    let mut probe = Command::new(PYTHON);
-    probe.args(["-c", "import libtorrent"]);
-    available(
-        probe,
-        "/usr/bin/python3 with libtorrent",
-        "python3-libtorrent",
-    )
-}
-
-fn lt_peer(args: &[&str]) -> Proc {
-    let mut command = Command::new(PYTHON);
-    command
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/lt_peer.py"))
-        .args(args);
-    Proc::start(command)
-}
+use interop_common::libtorrent::{self as lt, Report};
+use interop_common::{assert_same, client, make_payload, Shape, PIECE};
+use serde_json::json;
 
 /// Creates a torrent of `payload` with bitshoal's creator; returns its path and metainfo.
 fn make_torrent(payload: &Path, version: Version) -> (PathBuf, Metainfo) {
     let options = CreateOptions {
         version,
-        piece_length: Some(32 * 1024),
+        piece_length: Some(PIECE),
         ..CreateOptions::default()
     };
     let created = create_torrent(payload, &options, |_, _| {}).expect("torrent created");
@@ -68,19 +49,19 @@ fn make_torrent(payload: &Path, version: Version) -> (PathBuf, Metainfo) {
 fn bitshoal_downloads_from_libtorrent(version: Version, layers: bool, seed: u64) {
     let work = tempfile::tempdir().unwrap();
     let payload = work.path().join("seed/payload");
-    make_payload(&payload, seed);
+    make_payload(&payload, Shape::Multi, seed);
     let (torrent_path, meta) = make_torrent(&payload, version);
     let seed_dir = work.path().join("seed");
     let deadline = Instant::now() + Duration::from_secs(60);
-    let lt = lt_peer(&[
-        "seed",
-        torrent_path.to_str().unwrap(),
-        seed_dir.to_str().unwrap(),
-    ]);
-    let ready = lt.wait_for("READY", deadline).expect("libtorrent seeds");
-    let port: u16 = ready[6..].trim().parse().unwrap();
+    let spec = json!({
+        "torrents": [lt::torrent(&torrent_path, &seed_dir, true, &[])],
+        "log": ["HASH_REQUEST", "HASHES", "HASH_REJECT"],
+        "deadline": 70,
+    });
+    let lt_seed = lt::start(work.path(), "lt-seed", spec);
+    let port = lt::ready(&lt_seed, deadline);
 
-    let mut bitshoal = client(seed);
+    let mut bitshoal = client(seed, |_| {});
     let dir = work.path().join("bitshoal");
     let add = if layers {
         AddTorrent::from_metainfo(&meta)
@@ -102,7 +83,6 @@ fn bitshoal_downloads_from_libtorrent(version: Version, layers: bool, seed: u64)
                 }
                 ClientEvent::Session(Event::PieceLayersComplete { .. }) => layers_fetched = true,
                 ClientEvent::Session(Event::HashFailed { .. }) => failed += 1,
-                ClientEvent::Session(e) => eprintln!("bitshoal: {e:?}"),
                 _ => {}
             }
         }
@@ -113,16 +93,28 @@ fn bitshoal_downloads_from_libtorrent(version: Version, layers: bool, seed: u64)
         layers_fetched, !layers,
         "piece layers are fetched exactly when they were withheld"
     );
-    assert_same_tree(&payload, &dir.join("payload"));
+    assert_same(&payload, &dir.join("payload"), false);
+    if !layers {
+        // libtorrent's peer log shows our hash requests and its answers.
+        let mut report = Report::default();
+        let seen = report.wait(&lt_seed, Instant::now() + Duration::from_secs(5), |r| {
+            !r.logged("in", "HASH_REQUEST", "").is_empty()
+        });
+        assert!(seen, "libtorrent logged no hash request: {report:?}");
+        assert!(
+            report.logged("out", "HASH_REJECT", "").is_empty(),
+            "{report:?}"
+        );
+    }
 }
 
 fn libtorrent_downloads_from_bitshoal(version: Version, seed: u64) {
     let work = tempfile::tempdir().unwrap();
     let payload = work.path().join("seed/payload");
-    make_payload(&payload, seed);
+    make_payload(&payload, Shape::Multi, seed);
     let (torrent_path, meta) = make_torrent(&payload, version);
     let pieces = meta.info().layout().piece_count();
-    let mut bitshoal = client(seed);
+    let mut bitshoal = client(seed, |_| {});
     bitshoal
         .add_torrent_with(
             AddTorrent::from_metainfo(&meta).with_have(Bitfield::full(pieces)),
@@ -132,60 +124,57 @@ fn libtorrent_downloads_from_bitshoal(version: Version, seed: u64) {
     let addr = bitshoal.local_addr().unwrap();
     let lt_dir = work.path().join("libtorrent");
     fs::create_dir_all(&lt_dir).unwrap();
-    let lt = lt_peer(&[
-        "leech",
-        torrent_path.to_str().unwrap(),
-        lt_dir.to_str().unwrap(),
-        &addr.to_string(),
-    ]);
+    let spec = json!({
+        "torrents": [lt::torrent(&torrent_path, &lt_dir, false, &[addr.to_string()])],
+        "deadline": 70,
+    });
+    let lt_leech = lt::start(work.path(), "lt-leech", spec);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut done = false;
-    while !done && Instant::now() < deadline {
+    let mut report = Report::default();
+    while report.done.is_empty() && Instant::now() < deadline {
         bitshoal.turn(Duration::from_millis(20)).unwrap();
-        while let Some(line) = lt.try_line() {
-            if line.starts_with("DONE") {
-                done = true;
-            } else {
-                eprintln!("libtorrent peer: {line}");
-            }
-        }
+        report.absorb(&lt_leech);
     }
-    assert!(done, "libtorrent finished downloading from bitshoal");
-    drop(lt);
-    assert_same_tree(&payload, &lt_dir.join("payload"));
+    assert_eq!(
+        report.done,
+        vec![0],
+        "libtorrent finished downloading from bitshoal"
+    );
+    drop(lt_leech); // libtorrent flushed its files before DONE; stop it before reading
+    assert_same(&payload, &lt_dir.join("payload"), false);
 }
 
 #[test]
 fn bitshoal_downloads_a_v2_torrent_from_libtorrent() {
-    if libtorrent_available() {
+    if lt::available_() {
         bitshoal_downloads_from_libtorrent(Version::V2, true, 21);
     }
 }
 
 #[test]
 fn bitshoal_downloads_a_hybrid_torrent_from_libtorrent_checking_both_hashes() {
-    if libtorrent_available() {
+    if lt::available_() {
         bitshoal_downloads_from_libtorrent(Version::Hybrid, true, 22);
     }
 }
 
 #[test]
 fn bitshoal_fetches_withheld_piece_layers_from_libtorrent() {
-    if libtorrent_available() {
+    if lt::available_() {
         bitshoal_downloads_from_libtorrent(Version::V2, false, 23);
     }
 }
 
 #[test]
 fn libtorrent_downloads_a_v2_torrent_from_bitshoal() {
-    if libtorrent_available() {
+    if lt::available_() {
         libtorrent_downloads_from_bitshoal(Version::V2, 24);
     }
 }
 
 #[test]
 fn libtorrent_downloads_a_hybrid_torrent_from_bitshoal() {
-    if libtorrent_available() {
+    if lt::available_() {
         libtorrent_downloads_from_bitshoal(Version::Hybrid, 25);
     }
 }

@@ -1,6 +1,7 @@
 //! `bitshoal download`'s flags end to end on 127.0.0.1, with real processes: resume after
 //! kill -9 (no verified piece fetched twice, resume state outside the content folder), a full
-//! disk ending with exit 4, `--only`, `--files`, and the loopback rule for trackers.
+//! disk ending with exit 4, `--only`, `--files`, the loopback rule for trackers, and a client
+//! reach that refuses dials on both runtimes.
 
 mod common;
 
@@ -316,4 +317,59 @@ fn a_loopback_client_skips_trackers_elsewhere_and_still_downloads_from_its_peers
     assert!(!lines
         .iter()
         .any(|l| l["event"] == "tracker_failed" || l["event"] == "tracker_announced"));
+}
+
+/// Dials a listener of ours on 127.0.0.1 from a client whose reach allows no address at all:
+/// the dial must fail without a connection ever reaching the listener.
+fn refused_dial<C: bitshoal_mio::client::TorrentClient>() {
+    use bitshoal_core::session::{Config, Event};
+    use bitshoal_mio::client::{ClientConfig, ClientEvent};
+    use bitshoal_std::client::{add_trusting, Reach};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let payload = Payload::new(28, Vec::new());
+    let config = ClientConfig {
+        session: Config {
+            rng_seed: 28,
+            ..Config::default()
+        },
+        reach: Some(Reach::new(|_| false)),
+        ..ClientConfig::default()
+    };
+    let mut client = C::new(config).unwrap();
+    let torrent = client
+        .add_torrent_with(
+            add_trusting(std::sync::Arc::clone(&payload.info), None),
+            payload.dir.path().join("out"),
+        )
+        .unwrap();
+    let conn = client
+        .connect(torrent, listener.local_addr().unwrap())
+        .unwrap();
+    let deadline = std::time::Instant::now() + common::cli::WAIT;
+    'wait: loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dial never failed"
+        );
+        for event in client.turn(std::time::Duration::from_millis(50)).unwrap() {
+            if let ClientEvent::Session(Event::PeerDisconnected { conn: c, .. }) = event {
+                if c == conn {
+                    break 'wait;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "a refused address was dialled"
+    );
+}
+
+#[test]
+fn a_client_never_dials_what_its_reach_refuses_on_either_runtime() {
+    refused_dial::<bitshoal_mio::client::Client>();
+    refused_dial::<bitshoal_std::blocking::BlockingClient>();
 }

@@ -452,6 +452,8 @@ impl Sim {
         };
         let h = self.add_host(addr, config.link, HostKind::Node(Box::new(node)));
         self.listeners.insert(addr, h);
+        // A session may want a timeout before any input (the DHT starts on its first call).
+        self.rearm(h);
         NodeId(h)
     }
 

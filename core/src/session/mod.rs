@@ -3,6 +3,7 @@
 //! See [`Session`] for the driving contract.
 
 pub(crate) mod checking;
+mod dht;
 mod engine;
 mod hashes;
 mod io;
@@ -17,6 +18,7 @@ pub(crate) mod v2;
 mod verify;
 
 pub use crate::picker::Priority;
+pub use dht::{DhtSettings, PUBLIC_ROUTERS};
 pub use engine::CommandError;
 pub use hashes::{HASH_REQUEST_BURST, HASH_REQUEST_RATE, MAX_HASH_REQUEST_LEN, MAX_OVER_BUDGET};
 pub use lifecycle::{CheckMode, TorrentState};
@@ -80,6 +82,8 @@ pub struct Config {
     pub peer: PeerConfig,
     /// The client name sent in the BEP 10 handshake (`v`).
     pub client_name: String,
+    /// The Mainline DHT (BEP 5) on the session's UDP socket; `None` (the default) is off.
+    pub dht: Option<DhtSettings>,
 }
 
 impl Default for Config {
@@ -98,6 +102,7 @@ impl Default for Config {
             max_unflushed_bytes: 1024 * 1024,
             peer: PeerConfig::DEFAULT,
             client_name: concat!("bitshoal ", env!("CARGO_PKG_VERSION")).to_string(),
+            dht: None,
         }
     }
 }
@@ -452,6 +457,7 @@ pub struct Session {
     rate_waiters: Vec<ConnId>,
     /// BEP 52 hash requests: budgets per peer, piece layers being fetched.
     hash_transfer: hashes::HashTransfer,
+    dht: Option<dht::SessionDht>,
 }
 
 impl Session {
@@ -466,6 +472,7 @@ impl Session {
             PeerId::generate(&PeerId::BITSHOAL_PREFIX, random)
         });
         let tracker_key = rng.next_u32();
+        let dht_settings = config.dht.clone();
         Self {
             config,
             rng,
@@ -487,6 +494,7 @@ impl Session {
             rate_waiters: Vec::new(),
             trackers: trackers::Trackers::new(tracker_key),
             hash_transfer: hashes::HashTransfer::default(),
+            dht: dht_settings.map(dht::SessionDht::new),
         }
     }
 
@@ -509,6 +517,7 @@ impl Session {
     /// [`TorrentState::Checking`] and makes no connections until the check is done.
     pub fn add_torrent(&mut self, now: Instant, add: AddTorrent) -> Result<TorrentId, AddError> {
         self.assert_drained();
+        self.dht_start(now);
         let info = add.info;
         let trackers = add.trackers;
         let mut v2_state = v2::V2State::new(&info, &add.piece_layers)?;
@@ -542,6 +551,7 @@ impl Session {
         }
         // Announced once the torrent is active (at once, or after the check).
         self.trackers_start(now, id, &trackers);
+        self.dht_torrent_added(now, id);
         Ok(id)
     }
 
@@ -562,6 +572,7 @@ impl Session {
         }
         self.trackers_stop(now, torrent);
         self.hashes_torrent_removed(torrent);
+        self.dht_torrent_removed(torrent);
         self.by_wire_id.retain(|_, id| *id != torrent);
         let mut freed_reads = 0;
         let mut freed_writes = 0;
@@ -723,6 +734,7 @@ impl Session {
             .chain(self.next_choke)
             .chain(self.rate_wakeup)
             .chain(self.trackers.deadline())
+            .chain(self.dht.as_ref().and_then(dht::SessionDht::deadline))
             .min()
     }
 
@@ -737,6 +749,7 @@ impl Session {
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         self.assert_drained();
         self.clock = self.clock.max(now);
+        self.dht_start(now);
         match input {
             Input::Connected { conn } => {
                 let ours = self.conn_handshake(conn);
@@ -770,8 +783,16 @@ impl Session {
             Input::DiskDone { req, result } => self.on_disk_done(now, req, result),
             Input::Hashed { req, digest } => self.on_hashed(now, req, digest),
             Input::HttpDone { req, result } => self.tracker_http_done(now, req, result),
-            Input::Datagram { from, data } => self.tracker_datagram(now, from, &data),
-            Input::Resolved { req, result } => self.tracker_resolved(now, req, result),
+            Input::Datagram { from, data } => {
+                if !self.dht_datagram(now, from, &data) {
+                    self.tracker_datagram(now, from, &data);
+                }
+            }
+            Input::Resolved { req, result } => {
+                if !self.dht_resolved(now, req, &result) {
+                    self.tracker_resolved(now, req, result);
+                }
+            }
         }
         self.trackers_after_input(now);
     }
@@ -813,12 +834,18 @@ impl Session {
         }
         self.trackers_timeout(now);
         self.trackers_after_input(now);
+        self.dht_timeout(now);
     }
 
     // ---- connections ---------------------------------------------------------------------
 
     fn reserved(&self) -> Reserved {
-        Reserved::EXTENSION_PROTOCOL.union(Reserved::FAST)
+        let ours = Reserved::EXTENSION_PROTOCOL.union(Reserved::FAST);
+        if self.dht.is_some() {
+            ours.union(Reserved::DHT) // BEP 5: we will send a `port` message.
+        } else {
+            ours
+        }
     }
 
     /// Our handshake for a connection whose torrent is known.
@@ -944,6 +971,7 @@ impl Session {
             addr,
             peer_id: theirs.peer_id,
         }));
+        self.dht_established(conn);
         Ok(())
     }
 
@@ -1002,7 +1030,8 @@ impl Session {
                     }
                 }
                 // Consumers arrive with the extension protocol (ut_metadata, PEX) and DHT.
-                PeerEvent::Extended { .. } | PeerEvent::DhtPort(_) => {}
+                PeerEvent::Extended { .. } => {}
+                PeerEvent::DhtPort(port) => self.dht_port_message(now, conn, port),
                 PeerEvent::HashRequest(r) => self.on_hash_request(now, torrent, conn, r),
                 PeerEvent::Hashes { request, hashes } => {
                     self.on_hashes(now, torrent, conn, request, &hashes);

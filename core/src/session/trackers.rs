@@ -598,7 +598,7 @@ impl Session {
 
     /// Connects to peers a tracker returned, up to the torrent's connection budget, skipping
     /// ones we are connected to and ourselves.
-    fn dial_peers(&mut self, now: Instant, torrent: TorrentId, peers: &[SocketAddr]) {
+    pub(super) fn dial_peers(&mut self, now: Instant, torrent: TorrentId, peers: &[SocketAddr]) {
         let connected: HashSet<SocketAddr> = self
             .conns
             .iter()

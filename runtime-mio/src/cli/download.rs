@@ -105,6 +105,7 @@ struct Plan {
     priorities: Vec<Priority>,
     state_dir: PathBuf,
     reach: Option<bitshoal_std::client::Reach>,
+    dht: Option<bitshoal_core::session::DhtSettings>,
 }
 
 fn plan(args: &DownloadArgs) -> Result<Plan, Failure> {
@@ -140,6 +141,7 @@ fn plan(args: &DownloadArgs) -> Result<Plan, Failure> {
     };
     let state_dir = transfer::state_dir(&args.output, info.name(), args.state_dir.as_deref())?;
     let reach = discovery.reach(&peers);
+    let dht = discovery.dht_settings();
     Ok(Plan {
         meta,
         listen,
@@ -148,6 +150,7 @@ fn plan(args: &DownloadArgs) -> Result<Plan, Failure> {
         priorities,
         state_dir,
         reach,
+        dht,
     })
 }
 
@@ -162,7 +165,7 @@ fn note(json: bool, value: serde_json::Value, text: &str) {
 
 fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
     let plan = plan(&args)?;
-    if plan.trackers.is_empty() && plan.peers.is_empty() {
+    if plan.trackers.is_empty() && plan.peers.is_empty() && plan.dht.is_none() {
         return Err(Failure::unreachable(
             "the torrent has no trackers (that may be used) and no --peer was given: nowhere to \
              download from",
@@ -171,7 +174,8 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
     std::fs::create_dir_all(&args.output)
         .map_err(|e| Failure::disk(format!("{}: {e}", args.output.display())))?;
     let interrupt = transfer::interrupt_flag()?;
-    let mut client: C = transfer::start_client(Some(plan.listen), plan.reach.clone())?;
+    let mut client: C =
+        transfer::start_client(Some(plan.listen), plan.reach.clone(), plan.dht.clone())?;
     if args.json {
         let mut started = transfer::started_json(&plan.meta, &args.output, client.local_addr());
         started["state_dir"] = json!(plan.state_dir.display().to_string());
@@ -183,7 +187,7 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
         .with_piece_layers(plan.meta.piece_layers().to_vec());
     let torrent = client
         .add_torrent_with(add, args.output.clone())
-        .map_err(|e| Failure::bad_torrent(e.to_string()))?;
+        .map_err(transfer::add_failure)?;
     configure(&mut client, torrent, &args, &plan.priorities)?;
     let mut progress = Progress::new(&info, &plan.priorities, args.json, args.files);
     let mut run = Run {
@@ -191,12 +195,16 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
         state_dir: plan.state_dir,
         to_dial: plan.peers,
         dialled: Vec::new(),
-        have_trackers: !plan.trackers.is_empty(),
+        // The DHT, like a tracker, can always bring more peers.
+        have_trackers: !plan.trackers.is_empty() || plan.dht.is_some(),
         json: args.json,
         seed: args.seed,
         last_save: Instant::now(),
         saved_have: None,
         reported_start: false,
+        resumed_some: false,
+        root: args.output.clone(),
+        info: Arc::clone(&info),
         sync_requested: false,
         done: false,
     };
@@ -262,6 +270,12 @@ struct Run {
     saved_have: Option<u32>,
     /// Whether the `resumed` line (pieces had once checked) was printed.
     reported_start: bool,
+    /// Pieces were on disk before this run: files an earlier run wrote (and may not have
+    /// synced) are synced here too before the command reports success.
+    resumed_some: bool,
+    /// The download directory and the torrent's files, for that sync.
+    root: PathBuf,
+    info: Arc<bitshoal_core::metainfo::Info>,
     /// Whether the files' sync was asked for (by us, or by the client on `TorrentFinished`).
     sync_requested: bool,
     /// Downloaded, verified and synced.
@@ -313,6 +327,7 @@ impl Run {
             let checking = matches!(status.state, TorrentState::Checking { .. });
             if !checking && !self.reported_start {
                 self.reported_start = true;
+                self.resumed_some = status.pieces_have > 0;
                 note(
                     self.json,
                     json!({"event": "resumed", "have": status.pieces_have, "pieces": status.pieces_total}),
@@ -341,8 +356,8 @@ impl Run {
             {
                 self.save(client, progress, status.pieces_have);
             }
-            // No tracker can bring more peers and every peer given is gone: nothing will
-            // change (no DHT yet; a peer could still dial in, but nobody told it to).
+            // No tracker (or DHT) can bring more peers and every peer given is gone: nothing
+            // will change (a peer could still dial in, but nobody told it to).
             if !self.done
                 && !checking
                 && !status.finished
@@ -408,6 +423,14 @@ impl Run {
                     return Err(Failure::disk(error.to_string()));
                 }
                 Ok(()) if !self.done => {
+                    // Storage syncs what this run wrote; an earlier, killed run's writes are
+                    // synced here.
+                    if self.resumed_some {
+                        if let Err(e) = sync_all(&self.root, &self.info) {
+                            progress.abandon();
+                            return Err(Failure::disk(e));
+                        }
+                    }
                     self.done = true;
                     progress.finish("verified and synced");
                     let have = client.status(self.torrent).map_or(0, |s| s.pieces_have);
@@ -427,4 +450,19 @@ impl Run {
         }
         Ok(false)
     }
+}
+
+/// Syncs every file of the torrent under `root` to disk (each opened read-only, which is enough
+/// for `fsync` on the platforms we run on); pad files and missing files are left out.
+fn sync_all(root: &std::path::Path, info: &bitshoal_core::metainfo::Info) -> Result<(), String> {
+    for file in info.files().iter().filter(|f| !f.is_pad()) {
+        let path = file.path().join_under(root);
+        if !path.is_file() {
+            continue;
+        }
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }

@@ -58,13 +58,13 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let meta = transfer::load_torrent(&args.torrent)?;
     let info = Arc::new(meta.info().clone());
     let interrupt = transfer::interrupt_flag()?;
-    let mut client: Client = transfer::start_client(None, None)?;
+    let mut client: Client = transfer::start_client(None, None, None)?;
     let add = AddTorrent::new(Arc::clone(&info))
         .with_piece_layers(meta.piece_layers().to_vec())
         .with_check(CheckMode::Full);
     let torrent = client
         .add_torrent_with(add, args.data.clone())
-        .map_err(|e| Failure::bad_torrent(e.to_string()))?;
+        .map_err(transfer::add_failure)?;
     let total = info.layout().piece_count();
     let bar = if args.json {
         ProgressBar::with_draw_target(Some(u64::from(total)), ProgressDrawTarget::hidden())
