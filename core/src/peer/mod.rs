@@ -36,8 +36,8 @@ use crate::metainfo::{Layout, BLOCK_LEN};
 use crate::picker::PeerPieces;
 use crate::time::{Duration, Instant};
 use crate::wire::{
-    encode_piece_header, BlockRequest, Decoded, ExtendedHandshake, Framer, Handshake, Message,
-    Reserved, WireLimits,
+    encode_piece_header, BlockRequest, Decoded, ExtendedHandshake, Framer, Handshake, HashRequest,
+    Message, Reserved, WireLimits,
 };
 
 use requests::{Outstanding, Rate};
@@ -126,6 +126,13 @@ pub(crate) enum PeerEvent {
     DhtPort(u16),
     /// The peer sent (or updated) its BEP 10 extension handshake: see [`PeerConn::remote`].
     ExtendedHandshake,
+    /// The peer asks for merkle hashes (BEP 52); the session answers with `hashes` or
+    /// `hash reject` ([`PeerConn::send_message`]).
+    HashRequest(HashRequest),
+    /// The peer answered a hash request of ours (BEP 52); unchecked.
+    Hashes { request: HashRequest, hashes: Bytes },
+    /// The peer will not answer a hash request of ours (BEP 52).
+    HashReject(HashRequest),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -333,6 +340,16 @@ impl PeerConn {
         self.upload.per_second(now)
     }
 
+    /// Block payload bytes received on this connection.
+    pub(crate) fn downloaded_total(&self) -> u64 {
+        self.download.total()
+    }
+
+    /// Block payload bytes sent on this connection.
+    pub(crate) fn uploaded_total(&self) -> u64 {
+        self.upload.total()
+    }
+
     pub(crate) fn outstanding_count(&self) -> usize {
         self.outstanding.len()
     }
@@ -519,6 +536,13 @@ impl PeerConn {
 
     pub(crate) fn poll_event(&mut self) -> Option<PeerEvent> {
         self.events.pop_front()
+    }
+
+    /// Sends a message the session composed (BEP 52 hash messages), once established.
+    pub(crate) fn send_message(&mut self, message: &Message) {
+        if self.is_established() {
+            self.queue(message);
+        }
     }
 
     /// Sends `have` for a piece we just verified.
@@ -929,8 +953,13 @@ impl PeerConn {
                 }
             }
             Message::Extended { id, payload } => self.on_extended(id, payload)?,
-            // BEP 52 hash messages and unknown ids: nothing uses them yet; ignoring an unknown
-            // message is what BEP 3 peers do.
+            // BEP 52: the session answers and checks hashes (it holds the trees).
+            Message::HashRequest(r) => self.events.push_back(PeerEvent::HashRequest(r)),
+            Message::Hashes { request, hashes } => {
+                self.events.push_back(PeerEvent::Hashes { request, hashes });
+            }
+            Message::HashReject(r) => self.events.push_back(PeerEvent::HashReject(r)),
+            // Unknown ids: ignoring an unknown message is what BEP 3 peers do.
             _ => {}
         }
         Ok(())

@@ -66,6 +66,8 @@ pub enum Violation {
     ExtensionNotNegotiated,
     /// Metadata (BEP 9) of the wrong size or length, or that failed verification.
     BadMetadata,
+    /// Far more BEP 52 hash requests than any download needs.
+    HashRequestFlood,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -116,6 +118,7 @@ impl fmt::Display for Violation {
             ),
             Self::ExtensionNotNegotiated => f.write_str("extended message without BEP 10"),
             Self::BadMetadata => f.write_str("metadata of the wrong size or that failed its hash"),
+            Self::HashRequestFlood => f.write_str("too many hash requests"),
         }
     }
 }
@@ -126,7 +129,9 @@ impl DisconnectReason {
     pub fn fault(&self) -> Option<Fault> {
         match self {
             Self::Wire(e) => Some(e.fault()),
-            Self::Violation(Violation::RequestFlood) => Some(Fault::LimitExceeded),
+            Self::Violation(Violation::RequestFlood | Violation::HashRequestFlood) => {
+                Some(Fault::LimitExceeded)
+            }
             Self::Violation(_) | Self::InfoHashMismatch | Self::Banned => {
                 Some(Fault::PeerMisbehaved)
             }

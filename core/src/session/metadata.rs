@@ -45,7 +45,7 @@ use crate::bitfield::Bitfield;
 use crate::ext::{names, AssemblerError, MetadataAssembler, MetadataMessage, Progress};
 use crate::id::{ConnId, InfoHashes, TorrentId};
 use crate::magnet::{Magnet, PeerAddr, SelectOnly};
-use crate::metainfo::{Info, Limits, Version};
+use crate::metainfo::{Info, Limits};
 use crate::peer::{DisconnectReason, PeerConn, Violation};
 use crate::time::Instant;
 use crate::torrent::Torrent;
@@ -124,10 +124,6 @@ impl Session {
         self.assert_drained();
         let magnet = add.magnet;
         let hashes = magnet.info_hashes();
-        // The session verifies v2 pieces only once the v2 work lands (as add_torrent).
-        if hashes.v1().is_none() {
-            return Err(AddError::V2Unsupported);
-        }
         let wire_ids: Vec<[u8; 20]> =
             [hashes.v1().map(|h| h.0), hashes.v2().map(|h| h.truncated())]
                 .into_iter()
@@ -620,11 +616,7 @@ impl Session {
             return;
         }
         let info = match Info::from_bytes(&raw) {
-            Ok(info) if info.version() != Version::V2 => info,
-            Ok(_) => {
-                self.metadata_failed(now, torrent, "v2-only torrents are not supported yet");
-                return;
-            }
+            Ok(info) => info,
             Err(e) => {
                 self.metadata_failed(now, torrent, &format!("the metadata is invalid: {e}"));
                 return;
@@ -635,6 +627,15 @@ impl Session {
         let pieces = info.layout().piece_count();
         let rng = self.rng.fork();
         let mut t = Torrent::new(Arc::clone(&info), Bitfield::new(pieces), rng);
+        // BEP 52: a v2 or hybrid torrent's piece layers are not in the info dictionary; they
+        // are fetched from peers with hash requests.
+        match super::v2::V2State::new(&info, &[]) {
+            Ok(state) => t.v2 = state,
+            Err(e) => {
+                self.metadata_failed(now, torrent, &format!("the metadata is unusable: {e}"));
+                return;
+            }
+        }
         // BEP 53: files the link does not select are skipped.
         if let Some(so) = &m.select_only {
             for (file, p) in t.file_priority.iter_mut().enumerate() {
@@ -680,6 +681,15 @@ impl Session {
             }
             if let Some(t) = self.torrents.get_mut(torrent.0) {
                 t.peers.push(conn);
+            }
+            // BEP 52: note whether the peer speaks v2, as for a connection made now.
+            let theirs = self
+                .conns
+                .get(conn.0)
+                .and_then(|c| c.peer.remote())
+                .map(|r| Handshake::new(r.reserved, &info.hashes(), r.peer_id));
+            if let Some(theirs) = theirs {
+                self.hashes_conn_established(conn, &theirs);
             }
             self.after_activity(now, conn);
         }
