@@ -95,6 +95,13 @@ fn bitshoal_downloads_a_hybrid_magnet_link_from_a_libtorrent_seed() {
 }
 
 #[test]
+fn bitshoal_downloads_a_v2_only_magnet_link_from_a_libtorrent_seed() {
+    // The piece layers are not in the info dictionary: they come from libtorrent too (BEP 52
+    // hash requests on the connection made for the metadata).
+    magnet_from_libtorrent(Version::V2, 33);
+}
+
+#[test]
 fn a_peer_learned_only_through_libtorrent_pex_gets_connected() {
     if !libtorrent_available() {
         return;

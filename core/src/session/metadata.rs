@@ -266,7 +266,7 @@ impl Session {
             }
             self.close_conn(now, existing, DisconnectReason::DuplicatePeer, true);
         }
-        let ours = Handshake::new(self.reserved(), &hashes, self.peer_id);
+        let ours = Handshake::new(self.magnet_reserved(&hashes), &hashes, self.peer_id);
         let extended = self.extended_handshake_for(torrent, conn);
         let c = self
             .conns
@@ -287,6 +287,18 @@ impl Session {
             peer_id: theirs.peer_id,
         }));
         Ok(())
+    }
+
+    /// Our reserved bits for a magnet torrent's connection: the BEP 52 upgrade bit too when
+    /// the link names a v2 hash, so that the piece layers can be asked of the peer once the
+    /// metadata is in.
+    pub(super) fn magnet_reserved(&self, hashes: &InfoHashes) -> crate::wire::Reserved {
+        let reserved = self.reserved();
+        if hashes.v2().is_some() {
+            reserved.union(crate::wire::Reserved::V2)
+        } else {
+            reserved
+        }
     }
 
     /// A connection of a magnet torrent sent its extension handshake: it may bring the
@@ -682,7 +694,8 @@ impl Session {
             if let Some(t) = self.torrents.get_mut(torrent.0) {
                 t.peers.push(conn);
             }
-            // BEP 52: note whether the peer speaks v2, as for a connection made now.
+            // BEP 52: note whether the peer speaks v2, as for a connection made now (we set
+            // the upgrade bit for a link with a v2 hash).
             let theirs = self
                 .conns
                 .get(conn.0)

@@ -903,7 +903,8 @@ impl Session {
             // A magnet torrent: no files yet, so its own hashes only.
             None => {
                 let hashes = self.torrent_hashes(torrent)?;
-                return Some(Handshake::new(self.reserved(), &hashes, self.peer_id));
+                let reserved = self.magnet_reserved(&hashes);
+                return Some(Handshake::new(reserved, &hashes, self.peer_id));
             }
         };
         Some(self.handshake_for(t, None))
