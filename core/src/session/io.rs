@@ -359,7 +359,7 @@ pub enum Event {
         torrent: TorrentId,
         /// Pieces checked.
         checked: u32,
-        /// All pieces.
+        /// Pieces to check (all of them, or those resume data left in doubt).
         total: u32,
     },
     /// A tracker answered a scrape ([`Session::scrape`](super::Session::scrape); BEP 48,

@@ -11,6 +11,8 @@ mod scrape;
 mod tests;
 #[cfg(test)]
 mod tests_lifecycle;
+#[cfg(test)]
+mod tests_resume;
 mod trackers;
 mod verify;
 
@@ -498,8 +500,8 @@ impl Session {
         }
         self.outputs
             .push_back(Output::Disk(DiskCmd::Open { torrent: id, info }));
-        if check {
-            self.start_check(now, id);
+        if let Some(pieces) = check {
+            self.start_check(now, id, pieces);
         } else {
             self.note_state(id);
         }

@@ -8,10 +8,11 @@
 //! # Resume
 //!
 //! The verified pieces are saved to `DIR/.bitshoal/<info-hash>.resume` (or `--state-dir`)
-//! every few seconds while pieces arrive, and when the command ends (done, Ctrl-C, an error).
-//! Running the same command again continues: if the files are as the resume file recorded,
-//! its pieces are trusted; if they changed since (a kill landed between a write and the next
-//! save), every piece on disk is checked first. Either way no verified piece is fetched again.
+//! when pieces were verified since the last save, at most every two seconds, and when the
+//! command ends (done, Ctrl-C, an error). Running the same command again continues: the
+//! verified pieces of files unchanged since the save are trusted; the pieces of files written
+//! since, and those that were being downloaded at the save, are checked from disk first (see
+//! `bitshoal_core::resume`). Whenever a kill lands, no verified piece is fetched again.
 //!
 //! Exit codes and what the client contacts: see [`super::transfer`] and [`super::options`].
 
@@ -34,7 +35,7 @@ use super::options::{self, Discovery, RuntimeChoice};
 use super::progress::Progress;
 use super::transfer::{self, Failure, DEFAULT_LISTEN};
 
-/// How often the resume file is saved while pieces arrive.
+/// The least time between two saves of the resume file while pieces are verified.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 
 /// Download a torrent from its trackers and the peers given.
