@@ -14,7 +14,7 @@ use bitshoal_core::session::{
 };
 use bitshoal_core::time::Instant;
 use bitshoal_std::hash;
-use bitshoal_std::storage::{Storage, StorageConfig};
+use bitshoal_std::storage::{DiskJob, Storage, StorageConfig};
 use bitshoal_std::workers::{HashPool, Sink};
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -35,6 +35,21 @@ fn hashing(c: &mut Criterion) {
     group.bench_function("sha1-1MiB", |b| b.iter(|| hash::sha1_of(black_box(&data))));
     group.bench_function("sha256-1MiB", |b| {
         b.iter(|| hash::sha256_of(black_box(&data)))
+    });
+    // BEP 52: a v2 piece's worker job (64 leaves) and the whole check with the session's fold
+    // of the leaves into the piece-layer node; the one-core bound is `sha256-1MiB`.
+    let len = (64 * BLOCK) as u32;
+    group.bench_function("v2-leaves-1MiB", |b| {
+        b.iter(|| hash::digest(HashAlgorithm::Sha256Blocks { len }, black_box(&data)))
+    });
+    group.bench_function("v2-verify-1MiB", |b| {
+        b.iter(|| {
+            let leaves = bitshoal_core::merkle::block_hashes(black_box(&data), len as usize);
+            bitshoal_core::merkle::subtree_root(&leaves, 0, 6)
+        })
+    });
+    group.bench_function("hybrid-1MiB", |b| {
+        b.iter(|| hash::digest(HashAlgorithm::Sha1AndSha256Blocks { len }, black_box(&data)))
     });
     group.finish();
 
@@ -138,6 +153,24 @@ fn storage(c: &mut Criterion) {
                 });
                 black_box(out);
             }
+        })
+    });
+    group.bench_function("write-16MiB-16KiB-blocks-batched", |b| {
+        b.iter(|| {
+            // As the disk pool runs them: a batch, consecutive blocks in one `pwritev`.
+            let jobs: Vec<_> = (0..LEN / BLOCK)
+                .map(|i| {
+                    storage.prepare(DiskCmd::Write {
+                        req: RequestId::from_raw(i as u64),
+                        torrent: id,
+                        spans: [span(i)].into_iter().collect(),
+                        data: block.clone(),
+                    })
+                })
+                .collect();
+            DiskJob::run_batch(jobs, |input| {
+                black_box(input);
+            });
         })
     });
     group.bench_function("read-16MiB-16KiB-blocks", |b| {

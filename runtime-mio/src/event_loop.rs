@@ -23,9 +23,10 @@
 //! [`Input::Flushed`], which it uses to decide whether to read more blocks for that peer.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration as StdDuration;
 
@@ -47,8 +48,22 @@ const FIRST_CONN: usize = 3;
 /// The largest UDP datagram we read (the IPv4 maximum payload).
 const MAX_DATAGRAM: usize = 65_536;
 
-/// How much one read call asks for; reads repeat until the socket would block.
-const READ_CHUNK: usize = 64 * 1024;
+/// The largest receive buffer of a connection. Reads fill a buffer front to back and each
+/// read's bytes are cut off its front (`split_to`), so consecutive reads sit side by side in one
+/// allocation: a message split across two reads is joined without a copy (the peer machine's
+/// `BytesMut::unsplit` of adjacent halves), and piece blocks leave as slices of it.
+///
+/// Kept under glibc's default `mmap` threshold (128 KiB) so buffers come from the heap and are
+/// reused warm: freshly mapped ones cost a page fault per 4 KiB the kernel copies into.
+const MAX_READ_BUFFER: usize = 120 * 1024;
+
+/// The smallest receive buffer: what a quiet connection gets. A read that fills what was left
+/// of its buffer doubles the next buffer's size (up to [`MAX_READ_BUFFER`]); a read of less than
+/// a quarter of this halves it.
+const MIN_READ_BUFFER: usize = 16 * 1024;
+
+/// A connection starts a fresh receive buffer when less than this is left of the current one.
+const MIN_READ: usize = 8 * 1024;
 
 /// Where the loop sends disk and hash jobs. Implementations run them (on worker threads, or
 /// inline in tests) and send each completion back as an [`Input`] through the channel from
@@ -66,6 +81,9 @@ pub trait JobSink {
 pub struct CompletionSender {
     tx: mpsc::Sender<Input>,
     waker: Arc<Waker>,
+    /// Set by the first completion sent since the loop last looked at the channel: later ones
+    /// need not wake it again (one `eventfd` write per batch of completions, not per job).
+    woken: Arc<AtomicBool>,
 }
 
 impl CompletionSender {
@@ -79,8 +97,12 @@ impl CompletionSender {
         if self.tx.send(input).is_err() {
             return false;
         }
-        // A failed wake means the poll is gone too; the send above already says so next time.
-        let _ = self.waker.wake();
+        // The loop clears `woken` before it drains the channel, so a completion sent after that
+        // drain always finds it clear and wakes the loop (SeqCst orders the send before it).
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            // A failed wake means the poll is gone too; the send above says so next time.
+            let _ = self.waker.wake();
+        }
         true
     }
 }
@@ -94,6 +116,11 @@ struct Connection {
     queue: VecDeque<Bytes>,
     /// Whether the session has been told the queue is empty since it last grew.
     flushed: bool,
+    /// What is left of the receive buffer (see [`MAX_READ_BUFFER`]): no bytes, the capacity
+    /// the next read fills.
+    recv: BytesMut,
+    /// The size of the next receive buffer.
+    recv_size: usize,
 }
 
 /// The reference runtime: a session, its sockets, and its clock.
@@ -150,9 +177,11 @@ impl EventLoop {
         poll.registry()
             .register(&mut udp, UDP, Interest::READABLE)?;
         let (tx, completions) = mpsc::channel();
+        let woken = Arc::new(AtomicBool::new(false));
         let to_loop = CompletionSender {
             tx: tx.clone(),
             waker: Arc::clone(&waker),
+            woken: Arc::clone(&woken),
         };
         let net = NetServices::new(Sink::new(move |completion| {
             if let Completion::Input(input) = completion {
@@ -169,7 +198,7 @@ impl EventLoop {
             conns: Slab::new(),
             by_conn: HashMap::new(),
             completions,
-            sender: CompletionSender { tx, waker },
+            sender: CompletionSender { tx, waker, woken },
             epoch: std::time::Instant::now(),
             app_events: Vec::new(),
             deferred: VecDeque::new(),
@@ -256,6 +285,7 @@ impl EventLoop {
                 }
             }
         }
+        self.sender.woken.store(false, Ordering::SeqCst);
         while let Ok(input) = self.completions.try_recv() {
             self.feed(input);
             self.dispatch(jobs);
@@ -394,6 +424,8 @@ impl EventLoop {
             connecting,
             queue: VecDeque::new(),
             flushed: true,
+            recv: BytesMut::new(),
+            recv_size: MIN_READ_BUFFER,
         });
         self.by_conn.insert(conn, key);
     }
@@ -436,17 +468,27 @@ impl EventLoop {
                 return;
             }
             let conn = c.conn;
-            let mut buf = BytesMut::with_capacity(READ_CHUNK);
-            buf.resize(READ_CHUNK, 0);
-            match c.stream.read(&mut buf) {
+            if c.recv.capacity() < MIN_READ {
+                c.recv = BytesMut::with_capacity(c.recv_size);
+            }
+            let asked = c.recv.capacity();
+            let result = read_into_spare(&c.stream, &mut c.recv);
+            if let Ok(n) = result {
+                if n == asked {
+                    c.recv_size = (c.recv_size * 2).min(MAX_READ_BUFFER);
+                } else if n < MIN_READ_BUFFER / 4 {
+                    c.recv_size = (c.recv_size / 2).max(MIN_READ_BUFFER);
+                }
+            }
+            match result {
                 Ok(0) => {
                     self.close_from_network(conn);
                     self.dispatch(jobs);
                     return;
                 }
                 Ok(n) => {
-                    buf.truncate(n);
-                    self.feed(Input::Received { conn, data: buf });
+                    let data = c.recv.split_to(n);
+                    self.feed(Input::Received { conn, data });
                     self.dispatch(jobs);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -531,6 +573,18 @@ impl EventLoop {
         self.drop_conn(conn);
         self.feed(Input::Closed { conn });
     }
+}
+
+/// Reads from `stream` into the spare capacity of `buf` (empty, with room), without zeroing it
+/// first, and makes the bytes read part of `buf`. Returns how many were read.
+fn read_into_spare(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    debug_assert!(buf.is_empty());
+    let (read, _) = rustix::io::read(stream, buf.spare_capacity_mut())?;
+    let n = read.len();
+    // SAFETY: `read(2)` initialised the first `n` bytes of the spare capacity (rustix hands
+    // back exactly those as `read`), and `n` is at most the spare capacity.
+    unsafe { buf.set_len(n) };
+    Ok(n)
 }
 
 /// The UDP socket: on the listener's IP and port when that port is free for UDP, else on an

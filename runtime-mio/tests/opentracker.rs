@@ -8,129 +8,39 @@
 //!
 //! Debian builds opentracker in whitelist mode: the test writes the torrent's v1 info-hash to
 //! a whitelist file in a scratch directory (readable by the `nobody` user it drops to, and the
-//! directory it chroots to). The tracker is killed by pid when the test ends (a `Drop` guard).
+//! directory it chroots to). The launcher (`bitshoal_conformance::interop::Opentracker`) is
+//! shared with the interop tests; it kills the tracker by pid when the test ends.
 //! Without opentracker the tests fail under `CI=true` and are skipped loudly otherwise.
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bitshoal_conformance::interop::Opentracker;
 use bitshoal_core::session::{AddTorrent, Event};
 use bitshoal_mio::client::ClientEvent;
-use tempfile::TempDir;
 
 use common::{AnyClient, Payload, SeedThread};
-
-const OPENTRACKER: &str = "/usr/bin/opentracker";
 
 /// Bounds every wait in these tests.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A running opentracker, killed on drop.
-struct Tracker {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// A payload whose torrent announces to `url`, and a started tracker that allows it.
+fn setup(seed: u64, url: impl Fn(&Opentracker) -> String) -> Option<(Opentracker, Payload)> {
+    if !Opentracker::available() {
+        return None;
     }
-}
-
-impl Tracker {
-    /// Starts opentracker on 127.0.0.1 with a free port, allowing `info_hash_hex`; `None`
-    /// (after saying so) when opentracker is not installed outside CI.
-    fn start(info_hash_hex: &str) -> Option<Self> {
-        if !Path::new(OPENTRACKER).exists() {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "opentracker is missing (apt-get install opentracker; test.sh does)"
-            );
-            eprintln!("SKIPPED: {OPENTRACKER} is not installed (apt-get install opentracker)");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(dir.path().join("whitelist"), format!("{info_hash_hex}\n")).unwrap();
-        // A port free for both TCP and UDP right now (another process could still take it
-        // before opentracker binds; the readiness check below would then fail loudly).
-        let port = loop {
-            let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = tcp.local_addr().unwrap().port();
-            if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-                break port;
-            }
-        };
-        let child = Command::new(OPENTRACKER)
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-P",
-                &port.to_string(),
-            ])
-            // The whitelist path is read after the chroot into -d.
-            .args(["-d", dir.path().to_str().unwrap(), "-w", "whitelist"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start opentracker");
-        let tracker = Self {
-            child,
-            port,
-            _dir: dir,
-        };
-        tracker.wait_ready();
-        Some(tracker)
-    }
-
-    /// Polls (bounded) until the tracker accepts TCP connections.
-    fn wait_ready(&self) {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "opentracker did not start on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(20)); // a bounded readiness poll
-        }
-    }
-
-    fn http_url(&self) -> String {
-        format!("http://127.0.0.1:{}/announce", self.port)
-    }
-
-    fn udp_url(&self) -> String {
-        format!("udp://127.0.0.1:{}", self.port)
-    }
-}
-
-/// A payload whose torrent announces to `url`, and a tracker that allows it.
-fn setup(seed: u64, url: impl Fn(&Tracker) -> String) -> Option<(Tracker, Payload)> {
-    // The info-hash depends on the trackers only outside the info dict, so a payload made
-    // without trackers gives the hash to whitelist; the same files then get their real torrent.
-    let probe = Payload::new(seed, Vec::new());
-    let hash = probe
+    let mut tracker = Opentracker::new();
+    let payload = Payload::new(seed, vec![vec![url(&tracker)]]);
+    let hash = payload
         .info
         .hashes()
         .v1()
         .expect("a hybrid torrent")
         .to_string();
-    let tracker = Tracker::start(&hash)?;
-    let payload = Payload::new(seed, vec![vec![url(&tracker)]]);
-    assert_eq!(payload.info.hashes(), probe.info.hashes());
+    tracker.start(&[hash]);
     Some((tracker, payload))
 }
 
@@ -188,7 +98,7 @@ fn leech_through_tracker(payload: &Payload, blocking: bool, url: &str) {
 
 #[test]
 fn seed_and_leech_find_each_other_through_opentracker_over_http() {
-    let Some((tracker, payload)) = setup(21, Tracker::http_url) else {
+    let Some((tracker, payload)) = setup(21, Opentracker::http_url) else {
         return;
     };
     let url = tracker.http_url();
@@ -199,7 +109,7 @@ fn seed_and_leech_find_each_other_through_opentracker_over_http() {
 
 #[test]
 fn seed_and_leech_find_each_other_through_opentracker_over_udp() {
-    let Some((tracker, payload)) = setup(22, Tracker::udp_url) else {
+    let Some((tracker, payload)) = setup(22, Opentracker::udp_url) else {
         return;
     };
     let url = tracker.udp_url();
@@ -210,7 +120,7 @@ fn seed_and_leech_find_each_other_through_opentracker_over_udp() {
 
 #[test]
 fn download_command_finds_a_seed_through_opentracker() {
-    let Some((tracker, payload)) = setup(23, Tracker::udp_url) else {
+    let Some((tracker, payload)) = setup(23, Opentracker::udp_url) else {
         return;
     };
     let url = tracker.udp_url();
@@ -245,7 +155,7 @@ fn download_command_finds_a_seed_through_opentracker() {
 
 #[test]
 fn scrape_over_http_and_udp_counts_the_swarm() {
-    let Some((tracker, payload)) = setup(24, Tracker::http_url) else {
+    let Some((tracker, payload)) = setup(24, Opentracker::http_url) else {
         return;
     };
     let (http, udp) = (tracker.http_url(), tracker.udp_url());

@@ -186,6 +186,7 @@ mod tests {
             unverified: Bitfield::new(pieces),
             files,
             files_read_at,
+            piece_layers: Vec::new(),
         };
         assert!(data.files.iter().all(Option::is_some));
         // The clock was read after the files were written.
@@ -237,6 +238,7 @@ mod tests {
             unverified: Bitfield::new(pieces),
             files,
             files_read_at,
+            piece_layers: Vec::new(),
         };
         save(state.path(), &data).unwrap();
         match check_mode(f.source.path(), &f.info, state.path()) {

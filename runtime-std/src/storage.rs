@@ -389,6 +389,96 @@ impl DiskJob {
     }
 }
 
+/// The most bytes one coalesced write of [`DiskJob::run_batch`] carries.
+const MAX_COALESCED_WRITE: usize = 4 * 1024 * 1024;
+
+impl DiskJob {
+    /// Runs `jobs` in order, handing each completion to `deliver`. Writes of one torrent that
+    /// continue each other in one file (a piece's blocks, as they usually arrive) go to the
+    /// file as one vectored write (`pwritev`) instead of one `pwrite` each: fewer system calls,
+    /// and whole pages for the file system. Each job still gets its own completion.
+    pub fn run_batch(jobs: Vec<DiskJob>, mut deliver: impl FnMut(Input)) {
+        let mut jobs = jobs.into_iter().peekable();
+        while let Some(job) = jobs.next() {
+            let Some(mut end) = job.single_span_write_end() else {
+                if let Some(input) = job.run() {
+                    deliver(input);
+                }
+                continue;
+            };
+            let mut run = vec![job];
+            let mut bytes = run[0].write_len();
+            while let Some(next) = jobs.peek() {
+                if bytes >= MAX_COALESCED_WRITE || !next.continues(&run[0], end) {
+                    break;
+                }
+                let next = jobs.next().expect("peeked");
+                end = next.single_span_write_end().expect("checked by continues");
+                bytes += next.write_len();
+                run.push(next);
+            }
+            if run.len() == 1 {
+                if let Some(input) = run.pop().expect("one job").run() {
+                    deliver(input);
+                }
+                continue;
+            }
+            let inner = Arc::clone(&run[0].storage.inner);
+            let result = inner.write_run(&run);
+            for job in run {
+                if let Work::Write { req, .. } = job.work {
+                    deliver(Input::DiskDone {
+                        req,
+                        result: result.clone().map(|()| DiskDone::Written),
+                    });
+                }
+            }
+        }
+    }
+
+    /// For a write of one file span (not padding): the file offset where it ends.
+    fn single_span_write_end(&self) -> Option<u64> {
+        match &self.work {
+            Work::Write { spans, data, .. }
+                if spans.len() == 1 && !spans[0].pad && spans[0].length as usize == data.len() =>
+            {
+                Some(spans[0].offset + u64::from(spans[0].length))
+            }
+            _ => None,
+        }
+    }
+
+    fn write_len(&self) -> usize {
+        match &self.work {
+            Work::Write { data, .. } => data.len(),
+            _ => 0,
+        }
+    }
+
+    /// Whether this is a single-span write of `first`'s torrent and file starting at `end`.
+    fn continues(&self, first: &DiskJob, end: u64) -> bool {
+        let (
+            Work::Write {
+                files: a,
+                spans: sa,
+                ..
+            },
+            Work::Write {
+                files: b,
+                spans: sb,
+                ..
+            },
+        ) = (&first.work, &self.work)
+        else {
+            return false;
+        };
+        self.single_span_write_end().is_some()
+            && Arc::ptr_eq(&a.files, &b.files)
+            && sa[0].file == sb[0].file
+            && sb[0].offset == end
+    }
+}
+
 /// Marks the files released if they are closing and idle; returns whether the caller must
 /// release them now.
 fn take_release(st: &mut TorrentState) -> bool {
@@ -550,6 +640,35 @@ impl Inner {
             })?;
             lock(&t.state).dirty[span.file] = true;
         }
+        Ok(())
+    }
+
+    /// Writes a run of single-span writes that continue each other in one file (see
+    /// [`DiskJob::run_batch`]) with one vectored write.
+    fn write_run(&self, run: &[DiskJob]) -> Result<(), StorageError> {
+        let Work::Write { files, spans, .. } = &run[0].work else {
+            unreachable!("run_batch builds runs of writes only");
+        };
+        let t = &files.files;
+        let first = spans[0];
+        for job in run {
+            if let Work::Write { spans, data, .. } = &job.work {
+                t.check_spans(spans, data.len())?;
+            }
+        }
+        let bufs: Vec<&[u8]> = run
+            .iter()
+            .filter_map(|job| match &job.work {
+                Work::Write { data, .. } => Some(&data[..]),
+                _ => None,
+            })
+            .collect();
+        let file = self.handle(t, first.file, Access::Write)?;
+        fileio::write_all_vectored_at(&file, &bufs, first.offset).map_err(|e| {
+            let path = t.path(first.file).unwrap_or_default();
+            io_error(first.file, "cannot write", &path, &e)
+        })?;
+        lock(&t.state).dirty[first.file] = true;
         Ok(())
     }
 

@@ -31,7 +31,7 @@ use bitshoal_core::session::{DiskCmd, HashJob, Input, StorageError};
 use crate::hash;
 use crate::http::HttpDone;
 use crate::resolve::Resolved;
-use crate::storage::Storage;
+use crate::storage::{DiskJob, Storage};
 
 /// Disk worker threads when none are configured: disk jobs wait on the device, not the CPU, so
 /// a few more threads than cores keep it busy.
@@ -137,9 +137,27 @@ impl Workers {
         }
     }
 
+    /// A handle that queues tasks from anywhere, a running task included. Tasks queued through
+    /// it still run before the pool's threads end.
+    pub(crate) fn spawner(&self) -> Option<Spawner> {
+        self.queue.clone().map(Spawner)
+    }
+
     /// The number of threads.
     pub(crate) fn len(&self) -> usize {
         self.threads.len()
+    }
+}
+
+/// Queues tasks on a [`Workers`] pool (see [`Workers::spawner`]).
+#[derive(Clone)]
+pub(crate) struct Spawner(mpsc::Sender<Task>);
+
+impl Spawner {
+    /// Queues `task` for the next free thread.
+    pub(crate) fn spawn(&self, task: impl FnOnce() + Send + 'static) {
+        // The threads take tasks until every sender is gone, this one included.
+        let _ = self.0.send(Box::new(task));
     }
 }
 
@@ -174,12 +192,24 @@ fn threads_or_cores(threads: usize) -> usize {
 /// Commands are bound to their torrent on the submitting thread, in submission order, so a
 /// torrent's `Close` releases its files only after every command submitted before it is done
 /// (see [`storage`](crate::storage)'s ordering rules).
+///
+/// Jobs are run in batches: submitted jobs wait in a queue, and a worker that picks up the
+/// queue takes everything in it (up to [`MAX_DISK_BATCH`] jobs) and runs it with
+/// [`DiskJob::run_batch`], which writes a piece's consecutive blocks with one vectored write.
+/// While one worker runs a batch, jobs submitted meanwhile form the next batch for another
+/// worker, so the pool stays as parallel as before and batches grow exactly when the disk is
+/// the slower side.
 #[derive(Debug)]
 pub struct DiskPool {
     storage: Storage,
     sink: Sink,
     workers: Workers,
+    /// Prepared jobs no worker has taken yet; a drain task is queued whenever it is not empty.
+    pending: Arc<Mutex<Vec<DiskJob>>>,
 }
+
+/// The most jobs one worker takes from the queue at once (the rest go to the next worker).
+pub const MAX_DISK_BATCH: usize = 256;
 
 impl DiskPool {
     /// A pool of `threads` workers (0: [`DEFAULT_DISK_THREADS`]) on `storage`.
@@ -193,6 +223,7 @@ impl DiskPool {
             storage,
             sink,
             workers: Workers::new("bitshoal-disk", threads),
+            pending: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -200,12 +231,22 @@ impl DiskPool {
     /// [`Input::DiskDone`].
     pub fn submit(&self, cmd: DiskCmd) {
         let job = self.storage.prepare(cmd);
-        let sink = self.sink.clone();
-        self.workers.spawn(move || {
-            if let Some(input) = job.run() {
-                sink.deliver(Completion::Input(input));
-            }
-        });
+        let was_empty = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.push(job);
+            pending.len() == 1
+        };
+        if was_empty {
+            self.spawn_drain();
+        }
+    }
+
+    /// Queues a task that takes a batch from `pending` and runs it (and queues another such
+    /// task if it left jobs behind), so a non-empty queue always has a drain on its way.
+    fn spawn_drain(&self) {
+        if let Some(spawner) = self.workers.spawner() {
+            spawn_drain(spawner, Arc::clone(&self.pending), self.sink.clone());
+        }
     }
 
     /// Queues [`Storage::finish`] for `torrent`, delivering [`Completion::Finished`].
@@ -227,6 +268,24 @@ impl DiskPool {
     pub fn threads(&self) -> usize {
         self.workers.len()
     }
+}
+
+/// Queues a task that takes up to [`MAX_DISK_BATCH`] jobs from `pending` and runs them,
+/// queueing another such task first if it left jobs behind.
+fn spawn_drain(spawner: Spawner, pending: Arc<Mutex<Vec<DiskJob>>>, sink: Sink) {
+    let again = spawner.clone();
+    spawner.spawn(move || {
+        let batch: Vec<DiskJob> = {
+            let mut queue = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let take = queue.len().min(MAX_DISK_BATCH);
+            let batch = queue.drain(..take).collect();
+            if !queue.is_empty() {
+                spawn_drain(again, Arc::clone(&pending), sink.clone());
+            }
+            batch
+        };
+        DiskJob::run_batch(batch, |input| sink.deliver(Completion::Input(input)));
+    });
 }
 
 /// Runs [`HashJob`]s on worker threads.

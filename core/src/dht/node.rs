@@ -531,6 +531,26 @@ impl DhtNode {
         }
     }
 
+    /// Reports the peers our own store holds for a lookup's info-hash first: we are a node
+    /// of the DHT too, and may be the only one that was told (a network of two).
+    fn local_peers(&mut self, id: LookupId, target: NodeId) {
+        let mut peers = self
+            .store
+            .peers(&target.0, false, false, 100, &mut self.rng);
+        peers.extend(self.store.peers(&target.0, true, false, 100, &mut self.rng));
+        let Some(lookup) = self.lookups.get_mut(&id) else {
+            return;
+        };
+        peers.retain(|p| lookup.found.insert(*p));
+        if !peers.is_empty() {
+            self.events.push_back(DhtEvent::Peers {
+                lookup: id,
+                info_hash: InfoHashV1(target.0),
+                peers,
+            });
+        }
+    }
+
     /// A fresh lookup id.
     pub(super) fn next_lookup_id(&mut self) -> LookupId {
         let id = LookupId(self.next_lookup);
@@ -588,6 +608,9 @@ impl DhtNode {
                 item,
             },
         );
+        if let Kind::GetPeers { .. } | Kind::Announce(_) = kind {
+            self.local_peers(id, target);
+        }
         self.pump(now, id);
         Some(id)
     }

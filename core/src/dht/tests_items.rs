@@ -500,3 +500,38 @@ fn bep45_sockets_look_like_separate_nodes() {
         assert_eq!(table.get(l).map(|e| e.info.id), Some(*id));
     }
 }
+
+#[test]
+fn a_lookup_reports_the_peers_of_its_own_store_first() {
+    // Two nodes: b announces to a; a's own lookup asks only b, which knows nothing, so the
+    // peer can only come from a's store.
+    let mut net = Net::new();
+    let a = net.add("127.0.0.1:6881", DhtConfig::default(), 1);
+    let b = net.add("127.0.0.2:6881", DhtConfig::default(), 2);
+    let now = net.now;
+    net.node(b).bootstrap(now, &[a]);
+    run(&mut net);
+    let ih = InfoHashV1([0x61; 20]);
+    let now = net.now;
+    let how = Announce {
+        port: 7000,
+        implied_port: false,
+        seed: true,
+    };
+    net.node(b).announce(now, ih, how);
+    run(&mut net);
+    assert_eq!(net.node(a).store().len(), 1);
+    let now = net.now;
+    let l = net.node(a).get_peers(now, ih);
+    run(&mut net);
+    let found: Vec<SocketAddr> = net
+        .events
+        .iter()
+        .filter_map(|(w, e)| match e {
+            DhtEvent::Peers { lookup, peers, .. } if *w == a && *lookup == l => Some(peers.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(found, vec!["127.0.0.2:7000".parse::<SocketAddr>().unwrap()]);
+}

@@ -35,8 +35,8 @@ use crate::metainfo::{Layout, BLOCK_LEN};
 use crate::picker::PeerPieces;
 use crate::time::{Duration, Instant};
 use crate::wire::{
-    encode_piece_header, BlockRequest, Decoded, ExtendedHandshake, Framer, Handshake, Message,
-    Reserved, WireLimits,
+    encode_piece_header, BlockRequest, Decoded, ExtendedHandshake, Framer, Handshake, HashRequest,
+    Message, Reserved, WireLimits,
 };
 
 use requests::{Outstanding, Rate};
@@ -123,6 +123,13 @@ pub(crate) enum PeerEvent {
     Extended { id: u8, payload: Bytes },
     /// The peer's DHT port (BEP 5).
     DhtPort(u16),
+    /// The peer asks for merkle hashes (BEP 52); the session answers with `hashes` or
+    /// `hash reject` ([`PeerConn::send_message`]).
+    HashRequest(HashRequest),
+    /// The peer answered a hash request of ours (BEP 52); unchecked.
+    Hashes { request: HashRequest, hashes: Bytes },
+    /// The peer will not answer a hash request of ours (BEP 52).
+    HashReject(HashRequest),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,12 +160,18 @@ pub(crate) struct PeerConn {
     phase: Phase,
     config: PeerConfig,
     recv: BytesMut,
+    /// Bytes received after those in `recv` that arrived in a separate buffer while `recv` held
+    /// part of a frame (see [`PeerConn::on_received`]); framing moves on to them once `recv`'s
+    /// frame is complete.
+    recv_next: BytesMut,
     framer: Framer,
     remote: Option<Remote>,
     /// The extensions both sides set.
     shared: Reserved,
     /// Whether a message that ends the bitfield window has arrived (a bitfield must come first).
     first_message_seen: bool,
+    /// Whether the peer announced its pieces (bitfield, have-all or have-none).
+    set_announced: bool,
 
     am_choking: bool,
     am_interested: bool,
@@ -221,10 +234,12 @@ impl PeerConn {
             phase: Phase::Connecting,
             config,
             recv: BytesMut::new(),
+            recv_next: BytesMut::new(),
             framer: Framer::new(WireLimits::DEFAULT),
             remote: None,
             shared: Reserved::NONE,
             first_message_seen: false,
+            set_announced: false,
             am_choking: true,
             am_interested: false,
             peer_choking: true,
@@ -318,6 +333,16 @@ impl PeerConn {
         self.upload.per_second(now)
     }
 
+    /// Block payload bytes received on this connection.
+    pub(crate) fn downloaded_total(&self) -> u64 {
+        self.download.total()
+    }
+
+    /// Block payload bytes sent on this connection.
+    pub(crate) fn uploaded_total(&self) -> u64 {
+        self.upload.total()
+    }
+
     pub(crate) fn outstanding_count(&self) -> usize {
         self.outstanding.len()
     }
@@ -363,12 +388,46 @@ impl PeerConn {
             return;
         }
         self.last_received = now;
-        if self.recv.is_empty() {
+        let adjacent = self.recv.as_ptr().wrapping_add(self.recv.len()) == data.as_ptr();
+        if !self.recv_next.is_empty() {
+            self.recv_next.unsplit(data);
+        } else if self.recv.is_empty() {
             // Keep the runtime's buffer: no copy on the common path.
             self.recv = data;
-        } else {
+        } else if adjacent || !self.is_established() {
+            // Adjacent halves of one buffer join without a copy; before the handshake is done
+            // there are only a few bytes to copy.
             self.recv.unsplit(data);
+        } else {
+            // A frame split across two separate buffers: rather than copying all of `data`
+            // behind it, `refill` copies only the frame's missing bytes.
+            self.recv_next = data;
         }
+    }
+
+    /// When `recv` holds no complete frame, moves bytes from `recv_next` into it: all of them
+    /// (without a copy) if `recv` is empty, else just enough to complete its frame (a copy of
+    /// less than one frame). Returns whether anything moved.
+    fn refill(&mut self) -> bool {
+        if self.recv_next.is_empty() {
+            return false;
+        }
+        if self.recv.is_empty() {
+            self.recv = std::mem::take(&mut self.recv_next);
+            return true;
+        }
+        let mut moved = false;
+        while !self.recv_next.is_empty() {
+            let missing = Framer::missing(&self.recv);
+            if missing == 0 {
+                break;
+            }
+            let take = missing.min(self.recv_next.len());
+            let head = self.recv_next.split_to(take);
+            self.recv.unsplit(head);
+            moved = true;
+        }
+        moved
     }
 
     /// Decodes the peer's handshake if all of it has arrived.
@@ -472,10 +531,24 @@ impl PeerConn {
         self.events.pop_front()
     }
 
+    /// Sends a message the session composed (BEP 52 hash messages), once established.
+    pub(crate) fn send_message(&mut self, message: &Message) {
+        if self.is_established() {
+            self.queue(message);
+        }
+    }
+
     /// Sends `have` for a piece we just verified.
     pub(crate) fn send_have(&mut self, piece: u32) {
         if self.is_established() {
             self.queue(&Message::Have(piece));
+        }
+    }
+
+    /// BEP 5: sends our DHT port, if both sides set the DHT bit in the handshake.
+    pub(crate) fn send_dht_port(&mut self, port: u16) {
+        if self.is_established() && self.shared.contains(Reserved::DHT) {
+            self.queue(&Message::Port(port));
         }
     }
 
@@ -672,6 +745,7 @@ impl PeerConn {
         while self.is_established() {
             let message = match self.framer.next(&mut self.recv) {
                 Ok(Some(message)) => message,
+                Ok(None) if self.refill() => continue,
                 Ok(None) => break,
                 Err(e) => {
                     let reason = DisconnectReason::Wire(e);
@@ -755,25 +829,41 @@ impl PeerConn {
                 }
             }
             Message::Bitfield(bytes) => {
-                if !first {
+                if !first && !self.set_announced {
                     return violation(Violation::BitfieldNotFirst);
                 }
                 let bitfield = Bitfield::from_bytes(&bytes, num_pieces)
                     .map_err(|e| DisconnectReason::Violation(Violation::BadBitfield(e)))?;
-                self.replace_bitfield(bitfield);
+                if first {
+                    self.set_announced = true;
+                    self.replace_bitfield(bitfield);
+                } else {
+                    // aria2 1.36 announces its pieces again later in the connection (a second
+                    // bitfield or have-all right after the first, or a bitfield after
+                    // have-none). Read it as haves: pieces never leave a peer within a
+                    // connection.
+                    self.merge_bitfield(&bitfield);
+                }
             }
             Message::HaveAll | Message::HaveNone => {
                 if !self.fast() {
                     return violation(Violation::FastNotNegotiated);
                 }
-                if !first {
+                if !first && !self.set_announced {
                     return violation(Violation::BitfieldNotFirst);
                 }
-                self.replace_bitfield(if matches!(message, Message::HaveAll) {
-                    Bitfield::full(num_pieces)
-                } else {
-                    Bitfield::new(num_pieces)
-                });
+                let all = matches!(message, Message::HaveAll);
+                if first {
+                    self.set_announced = true;
+                    self.replace_bitfield(if all {
+                        Bitfield::full(num_pieces)
+                    } else {
+                        Bitfield::new(num_pieces)
+                    });
+                } else if all {
+                    // Repeated, as aria2 1.36 does (see the bitfield above).
+                    self.merge_bitfield(&Bitfield::full(num_pieces));
+                }
             }
             Message::Request(r) => self.on_request(r, layout, we_have)?,
             Message::Cancel(r) => {
@@ -870,11 +960,29 @@ impl PeerConn {
                     self.events.push_back(PeerEvent::Extended { id, payload });
                 }
             }
-            // BEP 52 hash messages and unknown ids: nothing uses them yet; ignoring an unknown
-            // message is what BEP 3 peers do.
+            // BEP 52: the session answers and checks hashes (it holds the trees).
+            Message::HashRequest(r) => self.events.push_back(PeerEvent::HashRequest(r)),
+            Message::Hashes { request, hashes } => {
+                self.events.push_back(PeerEvent::Hashes { request, hashes });
+            }
+            Message::HashReject(r) => self.events.push_back(PeerEvent::HashReject(r)),
+            // Unknown ids: ignoring an unknown message is what BEP 3 peers do.
             _ => {}
         }
         Ok(())
+    }
+
+    /// Adds the pieces of a repeated bitfield as if each came in a have message.
+    fn merge_bitfield(&mut self, bitfield: &Bitfield) {
+        let Some(has) = self.peer_has.as_mut() else {
+            return;
+        };
+        for piece in bitfield.iter_set() {
+            if has.set(piece, true) {
+                let now_full = has.is_full();
+                self.events.push_back(PeerEvent::Have { piece, now_full });
+            }
+        }
     }
 
     fn replace_bitfield(&mut self, bitfield: Bitfield) {
@@ -1018,3 +1126,6 @@ impl PeerConn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests_recv;

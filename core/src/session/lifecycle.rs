@@ -245,6 +245,11 @@ impl Session {
             unverified,
             files,
             files_read_at,
+            piece_layers: t
+                .v2
+                .as_ref()
+                .map(|v| v.fetched_layers(&t.info))
+                .unwrap_or_default(),
         })
     }
 

@@ -334,7 +334,17 @@ fn a_leecher_downloads_everything_from_a_seed() {
         .session
         .connect(pair.now, leech, Pair::addr(0))
         .unwrap();
-    pair.run(200);
+    // [seed uploaded, seed downloaded, leecher uploaded, leecher downloaded] per connection.
+    let mut counters = [0u64; 4];
+    pair.run_until(200, |p| {
+        for (n, t) in [(0, seed), (1, leech)] {
+            for info in p.nodes[n].session.peers(p.now, t) {
+                counters[2 * n] = counters[2 * n].max(info.uploaded);
+                counters[2 * n + 1] = counters[2 * n + 1].max(info.downloaded);
+            }
+        }
+        false
+    });
 
     assert!(
         pair.nodes[1].disk == data,
@@ -348,6 +358,12 @@ fn a_leecher_downloads_everything_from_a_seed() {
         pair.nodes[0].session.torrent_status(seed).unwrap().uploaded,
         data.len() as u64
     );
+    // The connections' own counters (sampled while they lasted: the leecher parts as it
+    // finishes, before its last blocks are sampled): every byte went over the one connection,
+    // one way.
+    let [seed_up, seed_down, leech_up, leech_down] = counters;
+    assert_eq!((seed_up, seed_down, leech_up), (data.len() as u64, 0, 0));
+    assert!(leech_down > 0 && leech_down <= seed_up, "{counters:?}");
     let verified = pair.nodes[1]
         .events
         .iter()
@@ -909,4 +925,66 @@ fn peers_found_through_an_http_tracker_exchange_the_torrent() {
         e,
         Event::TrackerAnnounced { torrent, peers: 1, .. } if *torrent == leech
     )));
+}
+
+/// Regression (found against aria2 1.36, which sends its bitfield or have-all twice in a row,
+/// or a bitfield after have-none): a repeated announcement adds its pieces like haves instead
+/// of closing the connection, and the picker's counts stay exact.
+#[test]
+fn a_repeated_bitfield_is_read_as_haves() {
+    let data = payload(8 * 16384);
+    let info = info_for(&data, 16384);
+    for fast in [true, false] {
+        let mut s = Session::new(Config::default());
+        let torrent = s
+            .add_torrent(Instant::ZERO, AddTorrent::new(info.clone()))
+            .unwrap();
+        let _ = std::iter::from_fn(|| s.poll_output()).count();
+        let conn = s.accept(Instant::ZERO, Pair::addr(0)).unwrap();
+        let reserved = if fast { Reserved::FAST } else { Reserved::NONE };
+        let mut bytes = BytesMut::new();
+        Handshake::new(reserved, &info.hashes(), PeerId([7; 20])).encode(&mut bytes);
+        let first = if fast {
+            crate::wire::Message::HaveNone
+        } else {
+            crate::wire::Message::Bitfield(Bytes::from_static(&[0b1000_0000]))
+        };
+        let _ = first.encode(&mut bytes);
+        let _ = crate::wire::Message::Interested.encode(&mut bytes);
+        let _ =
+            crate::wire::Message::Bitfield(Bytes::from_static(&[0b0011_0000])).encode(&mut bytes);
+        let _ =
+            crate::wire::Message::Bitfield(Bytes::from_static(&[0b0011_0001])).encode(&mut bytes);
+        s.handle_input(Instant::ZERO, Input::Received { conn, data: bytes });
+        let outputs: Vec<Output> = std::iter::from_fn(|| s.poll_output()).collect();
+        assert!(
+            !outputs
+                .iter()
+                .any(|o| matches!(o, Output::Event(Event::PeerDisconnected { .. }))),
+            "the peer stays connected (fast {fast})"
+        );
+        let t = s.torrents.get(torrent.0).unwrap();
+        let want: [u32; 8] = if fast {
+            [0, 0, 1, 1, 0, 0, 0, 1]
+        } else {
+            [1, 0, 1, 1, 0, 0, 0, 1]
+        };
+        for (piece, &count) in want.iter().enumerate() {
+            assert_eq!(
+                t.picker.availability(piece as u32),
+                count,
+                "piece {piece}, fast {fast}"
+            );
+        }
+        assert!(s.disconnect(Instant::ZERO, conn));
+        let _ = std::iter::from_fn(|| s.poll_output()).count();
+        let t = s.torrents.get(torrent.0).unwrap();
+        for piece in 0..8 {
+            assert_eq!(
+                t.picker.availability(piece),
+                0,
+                "piece {piece} after leaving"
+            );
+        }
+    }
 }

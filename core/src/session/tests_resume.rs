@@ -261,7 +261,7 @@ fn first_run(info: &Arc<Info>, data: &[u8], mut disk: Disk, case: &Case<'_>) -> 
                 let Some(Held { hash, .. }) = held.get(&piece) else {
                     continue;
                 };
-                let (req, digest) = *hash;
+                let (req, digest) = hash.clone();
                 session.handle_input(now, Input::Hashed { req, digest });
             }
         }

@@ -60,6 +60,21 @@ impl Framer {
         self.need
     }
 
+    /// How many more bytes the frame at the front of `buf` lacks: the rest of its 4-byte length
+    /// prefix while that is incomplete, else the rest of the frame (0 when it is complete).
+    ///
+    /// For joining a frame split across two receive buffers by copying only its missing bytes.
+    /// Limits are not checked here: [`Framer::next`] checks them on the same bytes.
+    pub fn missing(buf: &[u8]) -> usize {
+        match buf.first_chunk::<4>() {
+            None => 4 - buf.len(),
+            Some(prefix) => {
+                let total = 4 + u64::from(u32::from_be_bytes(*prefix));
+                usize::try_from(total.saturating_sub(buf.len() as u64)).unwrap_or(usize::MAX)
+            }
+        }
+    }
+
     /// Splits the next complete message off the front of `buf`, or returns `None` (leaving `buf`
     /// untouched) if it does not hold one yet.
     ///

@@ -804,3 +804,21 @@ fn generated_peer_id_is_ours_and_printable() {
         PeerId::generate(&PeerId::BITSHOAL_PREFIX, [2; 12])
     );
 }
+
+#[test]
+fn missing_counts_the_rest_of_the_prefix_then_of_the_frame() {
+    assert_eq!(Framer::missing(&[]), 4);
+    assert_eq!(Framer::missing(&[0, 0]), 2);
+    // A `have`: 4-byte prefix saying 5, then 5 bytes.
+    let have = [0, 0, 0, 5, 4, 0, 0, 0, 3];
+    for cut in 4..=have.len() {
+        assert_eq!(Framer::missing(&have[..cut]), have.len() - cut);
+    }
+    assert_eq!(
+        Framer::missing(&[0, 0, 0, 0]),
+        0,
+        "a keep-alive is complete"
+    );
+    // The largest prefix a peer can send is counted, not trusted: nothing overflows.
+    assert_eq!(Framer::missing(&[0xff; 4]), 0xffff_ffff);
+}

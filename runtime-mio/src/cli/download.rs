@@ -106,6 +106,7 @@ struct Plan {
     priorities: Vec<Priority>,
     state_dir: PathBuf,
     reach: Option<bitshoal_std::client::Reach>,
+    dht: Option<bitshoal_core::session::DhtSettings>,
 }
 
 fn plan(args: &DownloadArgs) -> Result<Plan, Failure> {
@@ -141,6 +142,7 @@ fn plan(args: &DownloadArgs) -> Result<Plan, Failure> {
     };
     let state_dir = transfer::state_dir(&args.output, info.name(), args.state_dir.as_deref())?;
     let reach = discovery.reach(&peers);
+    let dht = discovery.dht_settings();
     Ok(Plan {
         meta,
         listen,
@@ -149,6 +151,7 @@ fn plan(args: &DownloadArgs) -> Result<Plan, Failure> {
         priorities,
         state_dir,
         reach,
+        dht,
     })
 }
 
@@ -163,7 +166,7 @@ fn note(json: bool, value: serde_json::Value, text: &str) {
 
 fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
     let plan = plan(&args)?;
-    if plan.trackers.is_empty() && plan.peers.is_empty() {
+    if plan.trackers.is_empty() && plan.peers.is_empty() && plan.dht.is_none() {
         return Err(Failure::unreachable(
             "the torrent has no trackers (that may be used) and no --peer was given: nowhere to \
              download from",
@@ -172,7 +175,8 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
     std::fs::create_dir_all(&args.output)
         .map_err(|e| Failure::disk(format!("{}: {e}", args.output.display())))?;
     let interrupt = transfer::interrupt_flag()?;
-    let mut client: C = transfer::start_client(Some(plan.listen), plan.reach.clone())?;
+    let mut client: C =
+        transfer::start_client(Some(plan.listen), plan.reach.clone(), plan.dht.clone())?;
     if args.json {
         let mut started = transfer::started_json(&plan.meta, &args.output, client.local_addr());
         started["state_dir"] = json!(plan.state_dir.display().to_string());
@@ -180,7 +184,8 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
     }
     let info = Arc::new(plan.meta.info().clone());
     let add = add_resuming(Arc::clone(&info), &args.output, &plan.state_dir)
-        .with_trackers(plan.trackers.clone());
+        .with_trackers(plan.trackers.clone())
+        .with_piece_layers(plan.meta.piece_layers().to_vec());
     let torrent = client
         .add_torrent_with(add, args.output.clone())
         .map_err(transfer::add_failure)?;
@@ -191,7 +196,8 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
         state_dir: plan.state_dir,
         to_dial: plan.peers,
         dialled: Vec::new(),
-        have_trackers: !plan.trackers.is_empty(),
+        // The DHT, like a tracker, can always bring more peers.
+        have_trackers: !plan.trackers.is_empty() || plan.dht.is_some(),
         json: args.json,
         seed: args.seed,
         last_save: Instant::now(),
@@ -351,8 +357,8 @@ impl Run {
             {
                 self.save(client, progress, status.pieces_have);
             }
-            // No tracker can bring more peers and every peer given is gone: nothing will
-            // change (no DHT yet; a peer could still dial in, but nobody told it to).
+            // No tracker (or DHT) can bring more peers and every peer given is gone: nothing
+            // will change (a peer could still dial in, but nobody told it to).
             if !self.done
                 && !checking
                 && !status.finished

@@ -21,6 +21,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::picker::Priority;
+use bitshoal_core::session::{DhtSettings, PUBLIC_ROUTERS};
 use bitshoal_std::client::{is_loopback, Reach};
 use clap::{Args, ValueEnum};
 
@@ -79,9 +80,10 @@ pub(crate) enum RuntimeChoice {
     Std,
 }
 
-/// The discovery switches of `download` (see the [module documentation](self) for the
-/// loopback rule). DHT, LSD, UPnP and NAT-PMP arrive with later work; these flags are accepted
-/// now so that scripts written today keep working, and [`Discovery::plan`] is where those
+/// The discovery switches of `download` and `seed` (see the [module documentation](self) for
+/// the loopback rule). The DHT runs by default (bootstrapping from the public routers, or
+/// from `--dht-bootstrap`); LSD, UPnP and NAT-PMP arrive with later work (their flags are
+/// accepted now so that scripts written today keep working). [`Discovery::plan`] is where the
 /// features read whether they may run.
 #[derive(Clone, Debug, Default, Args)]
 pub(crate) struct Discovery {
@@ -147,6 +149,24 @@ impl Discovery {
 }
 
 impl DiscoveryPlan {
+    /// The session's DHT settings: `None` when the DHT may not run; else bootstrapping from
+    /// the `--dht-bootstrap` nodes, or the public routers when none was named (never for a
+    /// loopback client: [`Discovery::plan`] turns its DHT off then).
+    pub(crate) fn dht_settings(&self) -> Option<DhtSettings> {
+        if !self.dht {
+            return None;
+        }
+        let bootstrap = if self.dht_bootstrap.is_empty() {
+            PUBLIC_ROUTERS.iter().map(ToString::to_string).collect()
+        } else {
+            self.dht_bootstrap.iter().map(ToString::to_string).collect()
+        };
+        Some(DhtSettings {
+            bootstrap,
+            ..DhtSettings::default()
+        })
+    }
+
     /// The client's reach: loopback and `named` (the `--peer` and `--dht-bootstrap`
     /// addresses) for a loopback client, anything otherwise.
     pub(crate) fn reach(&self, named: &[SocketAddr]) -> Option<Reach> {
@@ -331,6 +351,31 @@ mod tests {
             ..Discovery::default()
         };
         assert!(!plan("127.0.0.1:0", off).dht);
+    }
+
+    #[test]
+    fn dht_settings_use_the_public_routers_only_off_loopback() {
+        let open = plan("0.0.0.0:6881", Discovery::default())
+            .dht_settings()
+            .unwrap();
+        assert_eq!(open.bootstrap, PUBLIC_ROUTERS.map(String::from).to_vec());
+        assert_eq!(
+            plan("127.0.0.1:0", Discovery::default()).dht_settings(),
+            None
+        );
+        let named = Discovery {
+            dht_bootstrap: vec!["127.0.0.1:7000".into()],
+            ..Discovery::default()
+        };
+        let loopback = plan("127.0.0.1:0", named.clone()).dht_settings().unwrap();
+        assert_eq!(loopback.bootstrap, vec!["127.0.0.1:7000".to_string()]);
+        let elsewhere = plan("0.0.0.0:6881", named).dht_settings().unwrap();
+        assert_eq!(elsewhere.bootstrap, vec!["127.0.0.1:7000".to_string()]);
+        let off = Discovery {
+            no_dht: true,
+            ..Discovery::default()
+        };
+        assert_eq!(plan("0.0.0.0:6881", off).dht_settings(), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use bitshoal_std::blocking::BlockingClient;
 use clap::Args;
 use serde_json::json;
 
-use super::options::RuntimeChoice;
+use super::options::{Discovery, RuntimeChoice};
 use super::transfer::{self, Failure, DEFAULT_LISTEN};
 
 /// Seed a torrent's content from a directory, until Ctrl-C.
@@ -45,6 +45,10 @@ pub(crate) struct SeedArgs {
     /// What drives the client: one mio event loop, or blocking sockets and threads.
     #[arg(long, value_enum, default_value_t = RuntimeChoice::Mio)]
     runtime: RuntimeChoice,
+    /// DHT and other discovery (a loopback --listen keeps the DHT off unless
+    /// --dht-bootstrap names nodes).
+    #[command(flatten)]
+    discovery: Discovery,
 }
 
 pub(crate) fn run(args: SeedArgs) -> std::process::ExitCode {
@@ -69,8 +73,17 @@ fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
     };
     let interrupt = transfer::interrupt_flag()?;
     // A seed reaches the trackers in its torrent and the peers they return, wherever it
-    // listens: it dials only what those trackers name.
-    let mut client: C = transfer::start_client(Some(listen), None)?;
+    // listens: it dials only what those trackers name. Its DHT follows the loopback rule: on
+    // a loopback address it runs only with --dht-bootstrap, and then stays on loopback and
+    // the nodes named.
+    let discovery = args.discovery.plan(listen).map_err(Failure::other)?;
+    let dht = discovery.dht_settings();
+    let reach = if dht.is_some() {
+        discovery.reach(&[])
+    } else {
+        None
+    };
+    let mut client: C = transfer::start_client(Some(listen), reach, dht)?;
     if args.json {
         transfer::emit(transfer::started_json(
             &meta,
@@ -82,7 +95,8 @@ fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
     }
     let add = AddTorrent::new(info)
         .with_check(check)
-        .with_trackers(meta.trackers().to_vec());
+        .with_trackers(meta.trackers().to_vec())
+        .with_piece_layers(meta.piece_layers().to_vec());
     let torrent = client
         .add_torrent_with(add, args.data.clone())
         .map_err(transfer::add_failure)?;

@@ -16,9 +16,10 @@
 //!
 //! # Where the client reaches
 //!
-//! Only where the user points it: the torrent's trackers, the `--peer` addresses, and the peers
-//! those trackers return. There is no other discovery yet (no DHT, no local service discovery,
-//! no NAT mapping). With `--listen` on a loopback address the client stays on loopback and the
+//! The torrent's trackers, the `--peer` addresses, the peers those trackers return, and the
+//! Mainline DHT (BEP 5; on by default with the public routers, `--no-dht` turns it off,
+//! `--dht-bootstrap ADDR` names other nodes). No local service discovery or NAT mapping yet.
+//! With `--listen` on a loopback address the client stays on loopback and the
 //! addresses flags name: see [`super::options`] for the rule and how it is enforced.
 //!
 //! # Resume state
@@ -138,13 +139,10 @@ pub(crate) fn load_torrent(arg: &str) -> Result<Metainfo, Failure> {
     Metainfo::from_bytes(&bytes).map_err(|e| Failure::bad_torrent(format!("{arg}: {e}")))
 }
 
-/// Why the session refused the torrent: exit 5 for what it cannot do yet (v2-only torrents),
-/// exit 2 otherwise.
+/// Why the session refused the torrent: exit 2 (a duplicate, or piece layers that do not
+/// match the torrent; v1, v2 and hybrid torrents are all supported).
 pub(crate) fn add_failure(error: bitshoal_core::session::AddError) -> Failure {
-    match error {
-        bitshoal_core::session::AddError::V2Unsupported => Failure::unsupported(error.to_string()),
-        e => Failure::bad_torrent(e.to_string()),
-    }
+    Failure::bad_torrent(error.to_string())
 }
 
 /// Parses a socket address flag.
@@ -159,12 +157,14 @@ pub(crate) fn parse_addr(flag: &str, value: &str) -> Result<SocketAddr, Failure>
 pub(crate) fn start_client<C: TorrentClient>(
     listen: Option<SocketAddr>,
     reach: Option<Reach>,
+    dht: Option<bitshoal_core::session::DhtSettings>,
 ) -> Result<C, Failure> {
-    let config = ClientConfig {
+    let mut config = ClientConfig {
         listen,
         reach,
         ..ClientConfig::default()
     };
+    config.session.dht = dht;
     C::new(config).map_err(|e| match listen {
         Some(listen) => Failure::other(format!("cannot listen on {listen}: {e}")),
         None => Failure::other(format!("cannot start the client: {e}")),

@@ -18,6 +18,46 @@ pub(super) fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     file.write_all_at(buf, offset)
 }
 
+/// Writes all of `bufs`, back to back, at `offset`: one `pwritev` per 1,024 buffers (IOV_MAX)
+/// when the file system takes them whole.
+#[cfg(unix)]
+pub(super) fn write_all_vectored_at(
+    file: &File,
+    bufs: &[&[u8]],
+    mut offset: u64,
+) -> io::Result<()> {
+    const IOV_MAX: usize = 1024;
+    let mut slices: Vec<io::IoSlice<'_>> = bufs.iter().map(|b| io::IoSlice::new(b)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let batch = rest.len().min(IOV_MAX);
+        match rustix::io::pwritev(file, &rest[..batch], offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                offset += n as u64;
+                io::IoSlice::advance_slices(&mut rest, n);
+            }
+            Err(e) if e == rustix::io::Errno::INTR => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `bufs`, back to back, at `offset`.
+#[cfg(windows)]
+pub(super) fn write_all_vectored_at(
+    file: &File,
+    bufs: &[&[u8]],
+    mut offset: u64,
+) -> io::Result<()> {
+    for buf in bufs {
+        write_at(file, buf, offset)?;
+        offset += buf.len() as u64;
+    }
+    Ok(())
+}
+
 /// Reads exactly `buf.len()` bytes at `offset` (`seek_read` moves the handle's cursor, which
 /// nothing here relies on).
 #[cfg(windows)]

@@ -503,3 +503,53 @@ fn reading_a_missing_file_fails_and_creates_nothing() {
     }
     assert_eq!(fs::read_dir(f.download.path()).unwrap().count(), 0);
 }
+
+/// A batch mixing runs of consecutive blocks, blocks crossing files and padding, out-of-order
+/// blocks and a read: every job gets exactly one completion with its own id, jobs run in
+/// order, and every file ends up byte for byte as the original.
+#[test]
+fn a_batch_coalesces_consecutive_writes_and_completes_each_job() {
+    let mut f = hybrid_fixture();
+    let s = opened(&mut f, StorageConfig::default());
+    let blocks = f.blocks();
+    // In order, except the last two swapped (a break in a run), then a read.
+    let mut order: Vec<usize> = (0..blocks.len()).collect();
+    let n = order.len();
+    order.swap(n - 1, n - 2);
+    let mut jobs: Vec<DiskJob> = order
+        .iter()
+        .map(|&i| s.prepare(f.write(i as u64, &blocks[i].0, blocks[i].1.clone())))
+        .collect();
+    jobs.push(s.prepare(f.read(9999, &blocks[0].0)));
+    let mut done = Vec::new();
+    DiskJob::run_batch(jobs, |input| match input {
+        Input::DiskDone { req, result } => done.push((req, result)),
+        other => panic!("unexpected {other:?}"),
+    });
+    let mut ids: Vec<RequestId> = done.iter().map(|(r, _)| *r).collect();
+    ids.sort();
+    let mut want: Vec<RequestId> = (0..blocks.len() as u64).map(RequestId::from_raw).collect();
+    want.push(RequestId::from_raw(9999));
+    assert_eq!(ids, want, "one completion per job");
+    for (req, result) in &done {
+        if *req == RequestId::from_raw(9999) {
+            let Ok(DiskDone::Read(read)) = result else {
+                panic!("the read after the writes: {result:?}");
+            };
+            assert_eq!(read, &blocks[0].1, "runs in order: the read sees the write");
+        } else {
+            assert!(
+                matches!(result, Ok(DiskDone::Written)),
+                "{req:?}: {result:?}"
+            );
+        }
+    }
+    s.finish(f.torrent).unwrap();
+    for i in f.data_files() {
+        assert_eq!(
+            fs::read(f.stored(i)).unwrap(),
+            fs::read(f.original(i)).unwrap(),
+            "file {i}"
+        );
+    }
+}
