@@ -307,6 +307,9 @@ pub trait TorrentClient: Sized {
     /// The address peers can connect to, if listening.
     fn local_addr(&self) -> Option<SocketAddr>;
 
+    /// The address of the client's UDP socket (UDP trackers, the DHT), if it has one.
+    fn udp_addr(&self) -> Option<SocketAddr>;
+
     /// Adds a torrent described by `add` whose content lives (or will live) under
     /// `download_dir` as the torrent lays it out.
     fn add_torrent_with(
