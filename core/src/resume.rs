@@ -428,20 +428,9 @@ mod tests {
     /// Four pieces over three files: f0 = pieces 0-1, f1 = piece 2 and half of 3, f2 = the
     /// other half of 3.
     fn plan_info() -> Info {
-        let sizes = [2 * PIECE, PIECE + PIECE / 2, PIECE / 2];
-        let mut files = b"l".to_vec();
-        for (i, size) in sizes.iter().enumerate() {
-            files.extend_from_slice(format!("d6:lengthi{size}e4:pathl2:f{i}ee").as_bytes());
-        }
-        files.push(b'e');
-        let mut raw = Vec::new();
-        let mut d = DictWriter::new(&mut raw);
-        d.raw(b"files", &files);
-        d.bytes(b"name", b"t");
-        d.int(b"piece length", PIECE as i64);
-        d.bytes(b"pieces", &[0u8; 80]);
-        d.finish();
-        Info::from_bytes(&raw).unwrap()
+        let sizes = [2 * PIECE, PIECE + PIECE / 2, PIECE / 2].map(|s| s as usize);
+        let data = vec![0; sizes.iter().sum()];
+        crate::metainfo::testing::multi_file_info(&data, &sizes, PIECE as u32)
     }
 
     fn bits(list: [bool; 4]) -> Bitfield {

@@ -10,7 +10,6 @@ use bytes::{Bytes, BytesMut};
 use sha1::{Digest as _, Sha1};
 
 use super::*;
-use crate::bencode::DictWriter;
 use crate::metainfo::Info;
 use crate::resume::{FileStat, ResumeData};
 use crate::wire::Message;
@@ -19,23 +18,11 @@ const PIECE: usize = 16384;
 
 /// A multi-file v1 torrent over `data`, cut into files of `sizes` bytes.
 fn info_for(data: &[u8], sizes: &[usize]) -> Arc<Info> {
-    let mut pieces = Vec::new();
-    for chunk in data.chunks(PIECE) {
-        pieces.extend_from_slice(&Sha1::digest(chunk));
-    }
-    let mut files = b"l".to_vec();
-    for (i, size) in sizes.iter().enumerate() {
-        files.extend_from_slice(format!("d6:lengthi{size}e4:pathl2:f{i}ee").as_bytes());
-    }
-    files.push(b'e');
-    let mut raw = Vec::new();
-    let mut d = DictWriter::new(&mut raw);
-    d.raw(b"files", &files);
-    d.bytes(b"name", b"multi");
-    d.int(b"piece length", PIECE as i64);
-    d.bytes(b"pieces", &pieces);
-    d.finish();
-    Arc::new(Info::from_bytes(&raw).expect("test torrent is valid"))
+    Arc::new(crate::metainfo::testing::multi_file_info(
+        data,
+        sizes,
+        PIECE as u32,
+    ))
 }
 
 fn payload(len: usize) -> Vec<u8> {

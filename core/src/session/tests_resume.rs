@@ -8,10 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use sha1::{Digest as _, Sha1};
 
 use super::*;
-use crate::bencode::DictWriter;
 use crate::metainfo::FileSpan;
 use crate::resume::{FileStat, ResumeData};
 use crate::wire::{Framer, Message, WireLimits};
@@ -23,23 +21,8 @@ const SECOND: i64 = 1_000 * MS;
 /// Three one-block pieces; the files are cut as `sizes` says.
 fn torrent(sizes: &[usize]) -> (Vec<u8>, Arc<Info>) {
     let data: Vec<u8> = (0..3 * PIECE).map(|i| (i * 7 + i / 311) as u8).collect();
-    let mut pieces = Vec::new();
-    for chunk in data.chunks(PIECE) {
-        pieces.extend_from_slice(&Sha1::digest(chunk));
-    }
-    let mut files = b"l".to_vec();
-    for (i, size) in sizes.iter().enumerate() {
-        files.extend_from_slice(format!("d6:lengthi{size}e4:pathl2:f{i}ee").as_bytes());
-    }
-    files.push(b'e');
-    let mut raw = Vec::new();
-    let mut d = DictWriter::new(&mut raw);
-    d.raw(b"files", &files);
-    d.bytes(b"name", b"r");
-    d.int(b"piece length", PIECE as i64);
-    d.bytes(b"pieces", &pieces);
-    d.finish();
-    (data, Arc::new(Info::from_bytes(&raw).unwrap()))
+    let info = crate::metainfo::testing::multi_file_info(&data, sizes, PIECE as u32);
+    (data, Arc::new(info))
 }
 
 /// The file system: each file's bytes (growing as written, sparse holes as zeros) and time.
