@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use common::cli::{bitshoal, json_lines, stderr, Running};
+use common::cli::{bitshoal, download_args, json_lines, seed_args, stderr, Running};
 use common::{Payload, SeedThread};
 
 /// The piece numbers of the `piece_verified` lines among `lines`.
@@ -47,17 +47,7 @@ fn kill_9_then_the_same_command_resumes_without_fetching_verified_pieces_again()
     let data = payload.data_dir();
     // A slow seed, so that the kill lands mid-way (24 pieces of 32 KiB at 128 KiB/s).
     let seed = Running::start(
-        &[
-            "seed",
-            torrent,
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--max-up",
-            "128K",
-            "--json",
-        ],
+        &seed_args(torrent, &data, &["--max-up", "128K"]),
         payload.dir.path(),
     );
     let addr = seed.wait_event("started")["listen"]
@@ -66,17 +56,7 @@ fn kill_9_then_the_same_command_resumes_without_fetching_verified_pieces_again()
         .to_string();
     seed.wait_event("checked");
     let out_dir = payload.dir.path().join("out");
-    let args = [
-        "download",
-        torrent,
-        "-o",
-        out_dir.to_str().unwrap(),
-        "--peer",
-        &addr,
-        "--listen",
-        "127.0.0.1:0",
-        "--json",
-    ];
+    let args = download_args(torrent, &out_dir, &addr, &[]);
     let pieces = payload.info.layout().piece_count() as usize;
 
     let first = Running::start(&args, payload.dir.path());
@@ -179,17 +159,7 @@ fn a_full_disk_ends_the_download_with_exit_4() {
         fs::create_dir_all(&content).unwrap();
         fault(&content);
         let out = bitshoal(
-            &[
-                "download",
-                torrent,
-                "-o",
-                out_dir.to_str().unwrap(),
-                "--peer",
-                &peer,
-                "--listen",
-                "127.0.0.1:0",
-                "--json",
-            ],
+            &download_args(torrent, &out_dir, &peer, &[]),
             payload.dir.path(),
         );
         let err = stderr(&out);
@@ -209,23 +179,19 @@ fn only_downloads_the_files_selected_and_files_reports_each() {
     let peer = seed.addr.to_string();
     let out_dir = payload.dir.path().join("out");
     let out = bitshoal(
-        &[
-            "download",
+        &download_args(
             torrent,
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--peer",
+            &out_dir,
             &peer,
-            "--listen",
-            "127.0.0.1:0",
-            "--only",
-            "*.txt",
-            "--files",
-            "--sequential",
-            "--max-down",
-            "8M",
-            "--json",
-        ],
+            &[
+                "--only",
+                "*.txt",
+                "--files",
+                "--sequential",
+                "--max-down",
+                "8M",
+            ],
+        ),
         payload.dir.path(),
     );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
@@ -289,21 +255,12 @@ fn a_loopback_client_skips_trackers_elsewhere_and_still_downloads_from_its_peers
     let seed = SeedThread::start(&payload, false, 27);
     let out_dir = payload.dir.path().join("out");
     let out = bitshoal(
-        &[
-            "download",
-            payload.torrent_path.to_str().unwrap(),
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--peer",
+        &download_args(
+            &payload.torrent_path,
+            &out_dir,
             &seed.addr.to_string(),
-            "--listen",
-            "127.0.0.1:0",
-            "--no-dht",
-            "--no-lsd",
-            "--no-upnp",
-            "--no-natpmp",
-            "--json",
-        ],
+            &["--no-dht", "--no-lsd", "--no-upnp", "--no-natpmp"],
+        ),
         payload.dir.path(),
     );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
