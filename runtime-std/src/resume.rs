@@ -173,21 +173,26 @@ mod tests {
     use crate::testutil::Fixture;
     use bitshoal_core::create::Version;
 
-    #[test]
-    fn save_and_load_round_trip_atomically() {
-        let f = Fixture::new("t", &[("a", 40_000), ("b", 10)], Version::V1, 16384);
-        let state = tempfile::tempdir().unwrap();
-        let dir = state.path().join("state");
+    /// Resume data of `f`'s source files, every piece verified.
+    fn complete(f: &Fixture) -> ResumeData {
         let (files, files_read_at) = read_files(f.source.path(), &f.info);
         let pieces = f.info.layout().piece_count();
-        let data = ResumeData {
+        ResumeData {
             info_hashes: f.info.hashes(),
             have: Bitfield::full(pieces),
             unverified: Bitfield::new(pieces),
             files,
             files_read_at,
             piece_layers: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn save_and_load_round_trip_atomically() {
+        let f = Fixture::new("t", &[("a", 40_000), ("b", 10)], Version::V1, 16384);
+        let state = tempfile::tempdir().unwrap();
+        let dir = state.path().join("state");
+        let data = complete(&f);
         assert!(data.files.iter().all(Option::is_some));
         // The clock was read after the files were written.
         assert!(data
@@ -230,16 +235,7 @@ mod tests {
             CheckMode::Full
         );
         // A resume file: resume with the current stats.
-        let (files, files_read_at) = read_files(f.source.path(), &f.info);
-        let pieces = f.info.layout().piece_count();
-        let data = ResumeData {
-            info_hashes: f.info.hashes(),
-            have: Bitfield::full(pieces),
-            unverified: Bitfield::new(pieces),
-            files,
-            files_read_at,
-            piece_layers: Vec::new(),
-        };
+        let data = complete(&f);
         save(state.path(), &data).unwrap();
         match check_mode(f.source.path(), &f.info, state.path()) {
             CheckMode::Resume {
