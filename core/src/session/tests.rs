@@ -708,6 +708,9 @@ fn a_per_torrent_download_limit_paces_the_leecher() {
         .set_torrent_limits(pair.now, ids[1], 0, 64 * 1024)
         .unwrap();
     pair.drain(1);
+    let session = &pair.nodes[1].session;
+    assert_eq!(session.torrent_limits(ids[1]), Some((0, 64 * 1024)));
+    assert_eq!(session.is_sequential(ids[1]), Some(false));
     pair.nodes[1]
         .session
         .connect(pair.now, ids[1], Pair::addr(0))

@@ -190,6 +190,9 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
         .add_torrent_with(add, args.output.clone())
         .map_err(transfer::add_failure)?;
     configure(&mut client, torrent, &args, &plan.priorities)?;
+    if args.json {
+        transfer::emit(configured_json(client.view(), torrent));
+    }
     let mut progress = Progress::new(&info, &plan.priorities, args.json, args.files);
     let mut run = Run {
         torrent,
@@ -253,6 +256,21 @@ fn configure<C: TorrentClient>(
             .map_err(misuse)?;
     }
     Ok(())
+}
+
+/// The `configured` line: the torrent's settings as the session holds them after
+/// [`configure`] (not as the flags said), so scripts and tests see what took effect.
+fn configured_json(
+    session: &bitshoal_core::session::Session,
+    torrent: TorrentId,
+) -> serde_json::Value {
+    let (max_up, max_down) = session.torrent_limits(torrent).unwrap_or_default();
+    json!({
+        "event": "configured",
+        "sequential": session.is_sequential(torrent).unwrap_or(false),
+        "max_down": max_down,
+        "max_up": max_up,
+    })
 }
 
 /// A download in progress.
