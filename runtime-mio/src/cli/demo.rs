@@ -176,7 +176,7 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
         &format!("runtimes (seed first): {}", runtimes.join(", ")),
     );
 
-    let bars = Bars::new(&args, clients, pieces);
+    let mut bars = Bars::new(&args, clients, pieces);
     let mut done = 0;
     let mut downloaded_total = 0;
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
@@ -420,9 +420,13 @@ fn say(args: &DemoArgs, line: &str) {
 }
 
 /// One progress bar per downloader (hidden when stderr is not a terminal, or with `--json`).
+/// The downloaders' progress: a bar each on a terminal, or with `--json` a `progress` line
+/// whenever a downloader has more pieces.
 struct Bars {
     bars: Vec<ProgressBar>,
     multi: MultiProgress,
+    /// With `--json`: the pieces last reported per client.
+    json: Option<Vec<u32>>,
 }
 
 impl Bars {
@@ -452,10 +456,24 @@ impl Bars {
                 bar
             })
             .collect();
-        Self { bars, multi }
+        Self {
+            bars,
+            multi,
+            json: args.json.then(|| vec![0; clients]),
+        }
     }
 
-    fn set(&self, client: usize, have: u32, downloaded: u64) {
+    fn set(&mut self, client: usize, have: u32, downloaded: u64) {
+        if let Some(last) = self.json.as_mut().and_then(|l| l.get_mut(client)) {
+            if client > 0 && have > *last {
+                *last = have;
+                let pieces = self.bars[client].length().unwrap_or(0);
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "progress", "client": client, "have": have, "pieces": pieces, "downloaded": downloaded})
+                );
+            }
+        }
         if client > 0 {
             self.bars[client].set_position(u64::from(have));
             self.bars[client].set_message(human(downloaded));
