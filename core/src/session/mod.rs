@@ -76,7 +76,9 @@ pub struct Config {
     pub max_disk_read_bytes: u64,
     /// The most bytes of block writes in flight and of complete pieces waiting for their
     /// digest; no new blocks are requested above it (back-pressure from a slow disk or a slow
-    /// hasher, and the bound on the memory downloads hold).
+    /// hasher, and the bound on the memory downloads hold). A connection's requests still in
+    /// flight count against what is left, so a deep pipeline cannot land on top of a full
+    /// queue.
     pub max_disk_write_bytes: u64,
     /// The most bytes handed to a connection's socket and not yet flushed before we stop
     /// reading more blocks for it.
@@ -101,7 +103,7 @@ impl Default for Config {
             upload_rate_limit: 0,
             download_rate_limit: 0,
             max_disk_read_bytes: 16 * 1024 * 1024,
-            max_disk_write_bytes: 16 * 1024 * 1024,
+            max_disk_write_bytes: 8 * 1024 * 1024,
             max_unflushed_bytes: 1024 * 1024,
             peer: PeerConfig::DEFAULT,
             client_name: concat!("bitshoal ", env!("CARGO_PKG_VERSION")).to_string(),
@@ -1072,7 +1074,18 @@ impl Session {
         let writes_over = self.disk_write_bytes >= self.config.max_disk_write_bytes;
         self.write_blocked |= writes_over && interested;
         if interested && !c.peer.fully_choked() && !writes_over {
-            let slots = c.peer.request_slots(now) as usize;
+            // Blocks still on their way count against the same cap as the writes and hashes
+            // they become: without this, a deep pipeline (up to `MAX_PIPELINE` blocks) lands
+            // in memory on top of a full write queue whenever the disk or hasher lags.
+            let room =
+                (self.config.max_disk_write_bytes - self.disk_write_bytes) / u64::from(BLOCK_LEN);
+            let room = usize::try_from(room)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(c.peer.outstanding_count());
+            let wanted = c.peer.request_slots(now) as usize;
+            // Held back by the cap: a completed write asks again (`write_completed`).
+            self.write_blocked |= wanted > room;
+            let slots = wanted.min(room);
             // Download limit: one block's tokens per request.
             let granted =
                 engine::grant_blocks(now, &mut self.download_limit, &mut t.download_limit, slots);
