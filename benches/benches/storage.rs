@@ -36,6 +36,21 @@ fn hashing(c: &mut Criterion) {
     group.bench_function("sha256-1MiB", |b| {
         b.iter(|| hash::sha256_of(black_box(&data)))
     });
+    // BEP 52: a v2 piece's worker job (64 leaves) and the whole check with the session's fold
+    // of the leaves into the piece-layer node; the one-core bound is `sha256-1MiB`.
+    let len = (64 * BLOCK) as u32;
+    group.bench_function("v2-leaves-1MiB", |b| {
+        b.iter(|| hash::digest(HashAlgorithm::Sha256Blocks { len }, black_box(&data)))
+    });
+    group.bench_function("v2-verify-1MiB", |b| {
+        b.iter(|| {
+            let leaves = bitshoal_core::merkle::block_hashes(black_box(&data), len as usize);
+            bitshoal_core::merkle::subtree_root(&leaves, 0, 6)
+        })
+    });
+    group.bench_function("hybrid-1MiB", |b| {
+        b.iter(|| hash::digest(HashAlgorithm::Sha1AndSha256Blocks { len }, black_box(&data)))
+    });
     group.finish();
 
     // The pool over 64 pieces of 256 KiB, one thread per core, completions on a channel.

@@ -58,6 +58,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("ext_pex", ext_pex),
     ("ext_misc", ext_misc),
     ("lsd", lsd),
+    ("merkle_proof", merkle_proof),
 ];
 
 /// Bencode: decode strictly and leniently; whatever decodes re-encodes to a strict document
@@ -202,9 +203,12 @@ pub fn wire(data: &[u8]) {
 /// A peer connection: arbitrary bytes after a valid handshake, fed to a [`Session`] through the
 /// simulator, never panic it or break a simulator invariant.
 ///
-/// Input layout: byte 0 picks the handshake's reserved bits and whether the node seeds; byte 1
-/// the number of cuts; the rest is the stream, sent in pieces cut at positions derived from it,
-/// with virtual time passing between pieces.
+/// Input layout: byte 0 picks the handshake's reserved bits, whether the node seeds (bit 0),
+/// and the torrent (bits 3-4: v1; v2-only; hybrid; v2-only with the leecher's piece layers
+/// withheld, so BEP 52 `hashes` answers are checked); byte 1 the number of cuts; the rest is
+/// the stream, sent in pieces cut at positions derived from it, with virtual time passing
+/// between pieces. Every run of 32 `R` bytes in the stream becomes the v2 file's `pieces root`,
+/// so hash requests and answers can name the real file.
 ///
 /// [`Session`]: bitshoal_core::session::Session
 pub fn peer(data: &[u8]) {
@@ -213,13 +217,52 @@ pub fn peer(data: &[u8]) {
     };
     let mut sim = Sim::new(u64::from(*mode));
     sim.set_step_cap(100_000);
-    let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(5 * 16384 + 100, 16384));
+    let kind = mode >> 3 & 3;
+    let v1_spec = TorrentSpec::single(5 * 16384 + 100, 16384);
+    let torrent = match kind {
+        0 => TestTorrent::build(sim.rng(), &v1_spec),
+        _ => {
+            let spec = TorrentSpec {
+                files: vec![5 * 16384 + 100, 3000],
+                piece_length: 16384,
+                pad_files: false,
+            };
+            let version = if kind == 2 {
+                bitshoal_core::create::Version::Hybrid
+            } else {
+                bitshoal_core::create::Version::V2
+            };
+            TestTorrent::build_v2(sim.rng(), &spec, version)
+        }
+    };
     let node = sim.add_node(NodeConfig::default());
     if mode & 1 == 0 {
         sim.seed_torrent(node, &torrent);
+    } else if kind == 3 {
+        let add = bitshoal_core::session::AddTorrent::new(torrent.info.clone());
+        sim.try_add_torrent(node, add)
+            .expect("a fresh test torrent is accepted");
     } else {
         sim.add_torrent(node, &torrent);
     }
+    let root = torrent
+        .info
+        .files()
+        .iter()
+        .find_map(|f| f.pieces_root().copied());
+    let mut stream = stream.to_vec();
+    if let Some(root) = root {
+        let mut i = 0;
+        while i + 32 <= stream.len() {
+            if stream[i..i + 32].iter().all(|&b| b == b'R') {
+                stream[i..i + 32].copy_from_slice(&root);
+                i += 32;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    let stream = &stream[..];
     let fake = sim.add_fake(FakeConfig::new(PeerId(*b"-FZ0001-fuzzfuzzfuzz")));
     let reserved = [
         Reserved::NONE,
@@ -227,6 +270,11 @@ pub fn peer(data: &[u8]) {
         Reserved::EXTENSION_PROTOCOL,
         Reserved::FAST.union(Reserved::EXTENSION_PROTOCOL),
     ][usize::from(mode >> 1 & 3)];
+    let reserved = if kind == 0 {
+        reserved
+    } else {
+        reserved.union(Reserved::V2)
+    };
     let addr = sim.node(node).addr();
     sim.fake_connect(fake, addr);
     let hs = sim
@@ -609,4 +657,80 @@ pub fn lsd(data: &[u8]) {
         .expect("decoded once, decodes again");
     assert!(peers.len() <= announce.info_hashes.len());
     assert!(peers.iter().all(|p| p.addr.port() == announce.port));
+}
+
+/// BEP 52 hash proofs: a tree of 1 to 64 leaves answers a range (fields from the input, valid
+/// or not) exactly when the range is valid; every full-proof answer it gives verifies against
+/// the root; and whatever hashes the input supplies (raw, or the true answer with one hash
+/// overwritten) verify only if they are the true nodes: a peer cannot slip a wrong hash past
+/// [`merkle::verify_hashes`].
+///
+/// Input layout: byte 0 the leaf count, byte 1 the base layer, bytes 2-3 the index, byte 4 the
+/// length (high bit set: a power of two `1 << (b & 15)`, and the index is then taken as a
+/// multiple of it), byte 5 the proof layers, byte 6 which hash to overwrite; the rest hashes.
+pub fn merkle_proof(data: &[u8]) {
+    use bitshoal_core::merkle::{self, HashRange, UpperTree, BLOCK_SIZE};
+    let [leaves, base, i0, i1, len, proof, victim, rest @ ..] = data else {
+        return;
+    };
+    // The trees are built once: hashing them is most of the cost in a debug build.
+    static TREES: OnceLock<Vec<(u32, UpperTree)>> = OnceLock::new();
+    let trees = TREES.get_or_init(|| {
+        (1..=64usize)
+            .map(|n| {
+                let leaves = (0..n).map(|i| merkle::block_hash(&[i as u8; 3])).collect();
+                let height = merkle::tree_height((n * BLOCK_SIZE) as u64);
+                let tree = UpperTree::new(leaves, 0, height).expect("leaves fit their own tree");
+                (height, tree)
+            })
+            .collect()
+    });
+    let (height, tree) = &trees[usize::from(*leaves % 64)];
+    let (height, root) = (*height, tree.root());
+    let raw_index = u32::from(u16::from_le_bytes([*i0, *i1]));
+    let (length, index) = if len & 0x80 != 0 {
+        let length = 1u32 << (len & 15);
+        (length, raw_index.wrapping_mul(length))
+    } else {
+        (u32::from(*len), raw_index)
+    };
+    let range = HashRange {
+        base_layer: u32::from(*base % 8),
+        index,
+        length,
+        proof_layers: u32::from(*proof % 8),
+    };
+    let truth = tree.hashes(&range);
+    assert_eq!(
+        truth.is_some(),
+        range.check(height).is_ok(),
+        "answered exactly the valid ranges: {range:?}"
+    );
+    let Some(truth) = truth else {
+        return;
+    };
+    assert_eq!(truth.len(), (range.length + range.uncle_count()) as usize);
+    let reaches_root =
+        range.base_layer + range.length.trailing_zeros() + range.uncle_count() == height;
+    let verified = merkle::verify_hashes(&root, height, &range, &truth);
+    assert_eq!(verified.is_ok(), reaches_root, "{range:?}: {verified:?}");
+    let true_base = &truth[..range.length as usize];
+    // Arbitrary hashes from the input.
+    let supplied: Vec<[u8; 32]> = rest
+        .chunks_exact(32)
+        .map(|h| h.try_into().expect("chunks of 32"))
+        .collect();
+    if let Ok(base) = merkle::verify_hashes(&root, height, &range, &supplied) {
+        assert_eq!(base, true_base, "forged hashes verified");
+    }
+    // The true answer with one hash replaced.
+    if let Some(first) = supplied.first() {
+        let mut tampered = truth.clone();
+        let at = usize::from(*victim) % tampered.len();
+        tampered[at] = *first;
+        if let Ok(base) = merkle::verify_hashes(&root, height, &range, &tampered) {
+            assert_eq!(base, true_base, "a tampered answer verified");
+            assert_eq!(tampered[at], truth[at], "only an unchanged hash may verify");
+        }
+    }
 }

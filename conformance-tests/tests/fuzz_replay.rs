@@ -90,6 +90,11 @@ fn tokens(target: &str) -> &'static [&'static [u8]] {
             b"\x00\x00\x00\x05\x04\x00\x00\x00",
             b"\x00\x00\x00\x02\x05",
             b"\x00\x00\x00\x0d\x10",
+            // BEP 52 hash request / hashes / hash reject naming the v2 file (see the check).
+            b"\x00\x00\x00\x31\x15RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x02",
+            b"\x00\x00\x00\x51\x16RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00",
+            b"\x00\x00\x00\x31\x17RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR",
+            b"RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR",
         ],
         "tracker_http" => &[
             b"d8:intervali1800e",
@@ -426,6 +431,8 @@ fn fuzz_corpora_replay_and_mutations_do_not_panic() {
             "dht_node" => mutations / 200,
             "dht_krpc" => mutations / 4,
             "ext_metadata" => mutations / 20,
+            // A few dozen SHA-256 compressions per input in a debug build.
+            "merkle_proof" => mutations / 10,
             _ => mutations,
         };
         replay_and_mutate(target, check, seed, n);

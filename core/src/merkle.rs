@@ -124,6 +124,283 @@ pub fn leaves_of(data: &[u8]) -> Vec<Hash256> {
     data.chunks(BLOCK_SIZE).map(block_hash).collect()
 }
 
+/// The leaf hashes of the first `len` bytes of the concatenation of `data`: SHA-256 of each
+/// 16 KiB block, the last one possibly shorter (BEP 52). The chunks of `data` may be split
+/// anywhere (blocks as they arrived, or one whole piece read from disk); bytes past `len` (the
+/// alignment padding after a file's last piece) are not hashed.
+///
+/// This is the heavy part of v2 verification; runtimes run it on their hash workers
+/// (`HashAlgorithm::Sha256Blocks`), and the session folds the few resulting hashes.
+pub fn block_hashes(data: &[bytes::Bytes], len: usize) -> Vec<Hash256> {
+    let mut out = Vec::with_capacity(len.div_ceil(BLOCK_SIZE));
+    let mut hasher = Sha256::new();
+    let mut in_block = 0usize;
+    let mut left = len;
+    for chunk in data {
+        let mut chunk = &chunk[..chunk.len().min(left)];
+        left -= chunk.len();
+        while !chunk.is_empty() {
+            let take = (BLOCK_SIZE - in_block).min(chunk.len());
+            if in_block == 0 && take == BLOCK_SIZE {
+                // A whole aligned block: one call, no streaming state.
+                out.push(Sha256::digest(&chunk[..take]).into());
+            } else {
+                hasher.update(&chunk[..take]);
+                in_block += take;
+                if in_block == BLOCK_SIZE {
+                    out.push(hasher.finalize_reset().into());
+                    in_block = 0;
+                }
+            }
+            chunk = &chunk[take..];
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    if in_block > 0 {
+        out.push(hasher.finalize().into());
+    }
+    out
+}
+
+/// The root of `nodes`, a run of nodes `node_height` levels above the leaves starting at a
+/// multiple of `2^(target_height - node_height)`, taken as the subtree of height
+/// `target_height`: missing nodes on the right are padding ([`pad_hash`]).
+///
+/// With leaf hashes and the piece layer's height this is a v2 piece hash (the last piece of a
+/// file has fewer leaves than a whole piece; BEP 52 pads them with zero hashes). `nodes` longer
+/// than the subtree give `None`.
+pub fn subtree_root(nodes: &[Hash256], node_height: u32, target_height: u32) -> Option<Hash256> {
+    let levels = target_height.checked_sub(node_height)?;
+    if levels >= usize::BITS || nodes.len() > 1usize << levels {
+        return None;
+    }
+    if nodes.is_empty() {
+        return Some(pad_hash(target_height));
+    }
+    let mut layer: Vec<Hash256> = nodes.to_vec();
+    let mut pad = pad_hash(node_height);
+    for _ in 0..levels {
+        layer = layer
+            .chunks(2)
+            .map(|pair| hash_pair(&pair[0], pair.get(1).unwrap_or(&pad)))
+            .collect();
+        pad = hash_pair(&pad, &pad);
+    }
+    Some(layer[0])
+}
+
+/// The height of a file's tree (its root's layer): log2 of its block count rounded up to a
+/// power of two. A file of one block has height 0 (its root is the block's hash).
+pub fn tree_height(file_length: u64) -> u32 {
+    let blocks = file_length.div_ceil(BLOCK_SIZE as u64).max(1);
+    blocks.next_power_of_two().trailing_zeros()
+}
+
+/// The range of hashes of a BEP 52 `hash request` (without the root that names the file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HashRange {
+    /// The layer of the requested hashes, counted from the leaves (0).
+    pub base_layer: u32,
+    /// The first requested node of that layer: a multiple of `length`.
+    pub index: u32,
+    /// How many nodes: a power of two, at least 2.
+    pub length: u32,
+    /// How many ancestor layers of uncle hashes; the first `log2(length) - 1` of them are
+    /// implied by the base nodes and not sent (BEP 52).
+    pub proof_layers: u32,
+}
+
+/// Why a hash range or its proof is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// The range breaks BEP 52's rules (length not a power of two of at least 2, index not a
+    /// multiple of it) or does not fit in the file's tree.
+    BadRange,
+    /// More or fewer hashes than the range and its proof layers call for.
+    WrongCount {
+        /// How many the range calls for.
+        expected: usize,
+        /// How many came.
+        actual: usize,
+    },
+    /// The proof does not reach the root: too few proof layers to check the hashes.
+    ShortProof,
+    /// The hashes and their uncles do not hash up to the file's root.
+    RootMismatch,
+}
+
+impl std::fmt::Display for ProofError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadRange => f.write_str("hash range outside the file's tree or malformed"),
+            Self::WrongCount { expected, actual } => {
+                write!(f, "expected {expected} hashes, got {actual}")
+            }
+            Self::ShortProof => f.write_str("proof does not reach the root"),
+            Self::RootMismatch => f.write_str("hashes do not match the file's root"),
+        }
+    }
+}
+
+impl std::error::Error for ProofError {}
+
+impl HashRange {
+    /// `log2(length)`: how many layers the base nodes span by themselves.
+    fn span(&self) -> u32 {
+        self.length.trailing_zeros()
+    }
+
+    /// Checks the range against a tree of height `tree_height` (BEP 52): the length is a power
+    /// of two of at least 2, the index a multiple of it, the base layer below the root, the
+    /// nodes inside their layer, and the proof no longer than the way to the root.
+    pub fn check(&self, tree_height: u32) -> Result<(), ProofError> {
+        let ok = self.length >= 2
+            && self.length.is_power_of_two()
+            && self.index % self.length == 0
+            && self.base_layer < tree_height
+            && u64::from(self.index) + u64::from(self.length)
+                <= 1u64 << (tree_height - self.base_layer).min(63)
+            && self.proof_layers < tree_height - self.base_layer;
+        if ok {
+            Ok(())
+        } else {
+            Err(ProofError::BadRange)
+        }
+    }
+
+    /// How many uncle hashes follow the base nodes in a `hashes` answer.
+    pub fn uncle_count(&self) -> u32 {
+        (self.proof_layers + 1).saturating_sub(self.span())
+    }
+}
+
+/// Checks a BEP 52 `hashes` answer against a file's `root`: the base nodes folded into their
+/// subtree, then the uncles folded in by the index's bits, must give the root. The proof must
+/// reach the root (this is how hashes from an untrusted peer are trusted). Returns the base
+/// nodes.
+pub fn verify_hashes<'h>(
+    root: &Hash256,
+    tree_height: u32,
+    range: &HashRange,
+    hashes: &'h [Hash256],
+) -> Result<&'h [Hash256], ProofError> {
+    range.check(tree_height)?;
+    let uncles = range.uncle_count() as usize;
+    let expected = range.length as usize + uncles;
+    if hashes.len() != expected {
+        return Err(ProofError::WrongCount {
+            expected,
+            actual: hashes.len(),
+        });
+    }
+    if range.base_layer + range.span() + uncles as u32 != tree_height {
+        return Err(ProofError::ShortProof);
+    }
+    let (base, uncle_hashes) = hashes.split_at(range.length as usize);
+    let mut node = subtree_root(base, range.base_layer, range.base_layer + range.span())
+        .ok_or(ProofError::BadRange)?;
+    let mut position = range.index >> range.span();
+    for uncle in uncle_hashes {
+        node = if position & 1 == 0 {
+            hash_pair(&node, uncle)
+        } else {
+            hash_pair(uncle, &node)
+        };
+        position >>= 1;
+    }
+    if node == *root {
+        Ok(base)
+    } else {
+        Err(ProofError::RootMismatch)
+    }
+}
+
+/// A file's tree from one layer up to the root, for answering hash requests (BEP 52).
+///
+/// Only nodes over file data are stored; nodes wholly past the end are padding, computed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpperTree {
+    /// The layer of `layers[0]`, counted from the leaves.
+    base_height: u32,
+    /// The root's layer.
+    tree_height: u32,
+    /// `layers[k]`: the nodes of layer `base_height + k` over file data; the last is the root.
+    layers: Vec<Vec<Hash256>>,
+}
+
+impl UpperTree {
+    /// The tree above `nodes`, the nodes of layer `base_height` of a tree of height
+    /// `tree_height` (e.g. a file's piece layer). `None` if they do not fit that tree.
+    pub fn new(nodes: Vec<Hash256>, base_height: u32, tree_height: u32) -> Option<Self> {
+        let levels = tree_height.checked_sub(base_height)?;
+        if nodes.is_empty() || levels >= usize::BITS || nodes.len() > 1usize << levels {
+            return None;
+        }
+        let mut layers = Vec::with_capacity(levels as usize + 1);
+        let mut pad = pad_hash(base_height);
+        let mut layer = nodes;
+        for _ in 0..levels {
+            let next: Vec<Hash256> = layer
+                .chunks(2)
+                .map(|pair| hash_pair(&pair[0], pair.get(1).unwrap_or(&pad)))
+                .collect();
+            layers.push(layer);
+            layer = next;
+            pad = hash_pair(&pad, &pad);
+        }
+        layers.push(layer);
+        Some(Self {
+            base_height,
+            tree_height,
+            layers,
+        })
+    }
+
+    /// The root.
+    pub fn root(&self) -> Hash256 {
+        self.layers.last().expect("at least the root layer")[0]
+    }
+
+    /// The node `index` of layer `layer`: stored, padding, or `None` outside the tree or below
+    /// the stored layers.
+    pub fn node(&self, layer: u32, index: u64) -> Option<Hash256> {
+        let k = layer.checked_sub(self.base_height)?;
+        let nodes = self.layers.get(k as usize)?;
+        if index >= 1u64 << (self.tree_height - layer).min(63) {
+            return None;
+        }
+        Some(
+            usize::try_from(index)
+                .ok()
+                .and_then(|i| nodes.get(i).copied())
+                .unwrap_or_else(|| pad_hash(layer)),
+        )
+    }
+
+    /// The answer to a hash request for `range`: its base nodes, then the uncles the proof
+    /// layers ask for. `None` if the range is malformed or reaches below the stored layers.
+    pub fn hashes(&self, range: &HashRange) -> Option<Vec<Hash256>> {
+        range.check(self.tree_height).ok()?;
+        if range.base_layer < self.base_height {
+            return None;
+        }
+        let mut out = Vec::with_capacity(range.length as usize + range.uncle_count() as usize);
+        for i in 0..range.length {
+            out.push(self.node(range.base_layer, u64::from(range.index) + u64::from(i))?);
+        }
+        let first = range.base_layer + range.span();
+        let mut position = u64::from(range.index >> range.span());
+        for layer in (first..self.tree_height).take(range.uncle_count() as usize) {
+            out.push(self.node(layer, position ^ 1)?);
+            position >>= 1;
+        }
+        Some(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +462,190 @@ mod tests {
     fn pad_hash_is_the_root_of_zero_leaves() {
         assert_eq!(pad_hash(0), [0u8; 32]);
         assert_eq!(pad_hash(2), naive_root(&[[0u8; 32]; 4]));
+    }
+
+    fn data(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect()
+    }
+
+    #[test]
+    fn block_hashes_ignore_how_the_data_is_split_and_stop_at_len() {
+        let whole = data(3 * BLOCK_SIZE + 1000, 1);
+        let expected = leaves_of(&whole);
+        for cut in [1usize, 999, BLOCK_SIZE, BLOCK_SIZE + 7, 2 * BLOCK_SIZE] {
+            let chunks = vec![
+                bytes::Bytes::copy_from_slice(&whole[..cut]),
+                bytes::Bytes::copy_from_slice(&whole[cut..]),
+            ];
+            assert_eq!(block_hashes(&chunks, whole.len()), expected, "cut {cut}");
+        }
+        // Padding after the data (the last piece of a file) is not hashed.
+        let mut padded = whole.clone();
+        padded.resize(4 * BLOCK_SIZE, 0);
+        let chunks = [bytes::Bytes::from(padded)];
+        assert_eq!(block_hashes(&chunks, whole.len()), expected);
+        assert_eq!(block_hashes(&chunks, 0), Vec::<Hash256>::new());
+    }
+
+    #[test]
+    fn tree_heights() {
+        assert_eq!(tree_height(0), 0);
+        assert_eq!(tree_height(1), 0);
+        assert_eq!(tree_height(BLOCK_SIZE as u64), 0);
+        assert_eq!(tree_height(BLOCK_SIZE as u64 + 1), 1);
+        assert_eq!(tree_height(5 * BLOCK_SIZE as u64), 3);
+        assert_eq!(tree_height(8 * BLOCK_SIZE as u64), 3);
+    }
+
+    /// Per-file piece hashes from leaves agree with the piece layer, including the last piece
+    /// of a file (fewer leaves, padded with zero hashes) and a file smaller than a piece (its
+    /// root is its minimal tree, not one padded to a whole piece).
+    #[test]
+    fn piece_hashes_from_leaves_match_the_layer_and_the_root() {
+        let height = 2; // 64 KiB pieces
+        for len in [
+            1usize,
+            5000,
+            BLOCK_SIZE,
+            3 * BLOCK_SIZE + 1,
+            4 * BLOCK_SIZE,
+            9 * BLOCK_SIZE + 3,
+        ] {
+            let bytes = data(len, 7);
+            let leaves = leaves_of(&bytes);
+            let root = naive_root(&leaves);
+            if leaves.len() <= 1 << height {
+                // No piece layer: the piece hash is the file's root, over its minimal tree.
+                assert_eq!(
+                    subtree_root(&leaves, 0, tree_height(len as u64)),
+                    Some(root)
+                );
+                if leaves.len() < 1 << height && leaves.len() > 1 {
+                    assert_ne!(subtree_root(&leaves, 0, height), Some(root), "len {len}");
+                }
+                continue;
+            }
+            let layer = layer_from_leaves(&leaves, height);
+            for (i, piece) in leaves.chunks(1 << height).enumerate() {
+                assert_eq!(
+                    subtree_root(piece, 0, height),
+                    Some(layer[i]),
+                    "len {len} piece {i}"
+                );
+            }
+            assert_eq!(
+                subtree_root(&layer, height, tree_height(len as u64)),
+                Some(root)
+            );
+        }
+        assert_eq!(subtree_root(&[[1; 32]; 5], 0, 2), None);
+        assert_eq!(subtree_root(&[], 0, 3), Some(pad_hash(3)));
+    }
+
+    /// Every valid range served from a tree verifies against the root, and any change to the
+    /// answer is refused.
+    #[test]
+    fn served_ranges_verify_and_tampering_is_caught() {
+        for blocks in [2usize, 3, 5, 8, 13, 64, 100] {
+            let leaves: Vec<Hash256> = (0..blocks).map(|i| block_hash(&[i as u8; 5])).collect();
+            let root = naive_root(&leaves);
+            let height = tree_height((blocks * BLOCK_SIZE) as u64);
+            let tree = UpperTree::new(leaves.clone(), 0, height).expect("fits");
+            assert_eq!(tree.root(), root);
+            for base in 0..height {
+                for span in 1..=(height - base) {
+                    let length = 1u32 << span;
+                    let mut index = 0;
+                    while u64::from(index + length) <= 1u64 << (height - base) {
+                        let full = height - base - 1;
+                        let range = HashRange {
+                            base_layer: base,
+                            index,
+                            length,
+                            proof_layers: full,
+                        };
+                        let answer = tree.hashes(&range).expect("valid range");
+                        let base_nodes =
+                            verify_hashes(&root, height, &range, &answer).expect("verifies");
+                        assert_eq!(base_nodes.len(), length as usize);
+                        if base == 0 && (index as usize) < blocks {
+                            assert_eq!(base_nodes[0], leaves[index as usize]);
+                        }
+                        let mut bad = answer.clone();
+                        let last = bad.len() - 1;
+                        bad[last][0] ^= 1;
+                        assert_eq!(
+                            verify_hashes(&root, height, &range, &bad),
+                            Err(ProofError::RootMismatch)
+                        );
+                        if span + 1 < height - base {
+                            let short = HashRange {
+                                proof_layers: span,
+                                ..range
+                            };
+                            let answer = tree.hashes(&short).expect("valid range");
+                            assert_eq!(
+                                verify_hashes(&root, height, &short, &answer),
+                                Err(ProofError::ShortProof)
+                            );
+                        }
+                        assert!(matches!(
+                            verify_hashes(&root, height, &range, &answer[1..]),
+                            Err(ProofError::WrongCount { .. })
+                        ));
+                        index += length;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_ranges_are_refused() {
+        let leaves: Vec<Hash256> = (0..8).map(|i| block_hash(&[i; 2])).collect();
+        let tree = UpperTree::new(leaves, 0, 3).expect("fits");
+        let ok = HashRange {
+            base_layer: 0,
+            index: 4,
+            length: 4,
+            proof_layers: 2,
+        };
+        assert!(tree.hashes(&ok).is_some());
+        for bad in [
+            HashRange { length: 1, ..ok },
+            HashRange { length: 3, ..ok },
+            HashRange { index: 2, ..ok },
+            HashRange { index: 8, ..ok },
+            HashRange {
+                base_layer: 3,
+                ..ok
+            },
+            HashRange {
+                proof_layers: 3,
+                ..ok
+            },
+            HashRange {
+                length: 1 << 31,
+                index: 0,
+                ..ok
+            },
+        ] {
+            assert_eq!(bad.check(3), Err(ProofError::BadRange), "{bad:?}");
+            assert!(tree.hashes(&bad).is_none(), "{bad:?}");
+        }
+        // A tree stored from a higher layer cannot answer for lower ones.
+        let upper = UpperTree::new(vec![[1; 32]; 3], 1, 3).expect("fits");
+        assert!(upper.hashes(&ok).is_none());
+        assert!(upper
+            .hashes(&HashRange {
+                base_layer: 1,
+                index: 0,
+                length: 4,
+                proof_layers: 1
+            })
+            .is_some());
+        assert!(UpperTree::new(vec![[1; 32]; 5], 1, 3).is_none());
     }
 }

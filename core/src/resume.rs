@@ -15,6 +15,7 @@
 //! | `have` | the verified pieces, as a BEP 3 bitfield (high bit first, spare bits zero) |
 //! | `info-hash` | the v1 info-hash (20 bytes), if the torrent has one |
 //! | `info-hash2` | the v2 info-hash (32 bytes), if the torrent has one |
+//! | `piece layers` | BEP 52 piece layers the session fetched from peers (a torrent added without them, e.g. from a magnet link): a dictionary from a file's `pieces root` (32 bytes) to its layer (32 bytes per piece); absent when there are none. They are checked against the roots again when the torrent is added |
 //! | `pieces` | the torrent's piece count |
 //! | `version` | `1` |
 //!
@@ -27,6 +28,7 @@ use crate::bencode::{self, put_bytes, put_int, DecodeError, DecodeOptions, DictW
 use crate::bitfield::{Bitfield, BitfieldError};
 use crate::error::Fault;
 use crate::id::{InfoHashV1, InfoHashV2, InfoHashes};
+use bytes::Bytes;
 
 /// The format version written, and the only one read.
 pub const RESUME_VERSION: i64 = 1;
@@ -51,6 +53,9 @@ pub struct ResumeData {
     /// Each file's size and modification time when the data was saved, `None` for a file that
     /// did not exist (and for pad files, which are never created).
     pub files: Vec<Option<FileStat>>,
+    /// BEP 52 piece layers fetched from peers, as (`pieces root`, layer) sorted by root, so a
+    /// restart need not fetch them again (the session checks them against the roots).
+    pub piece_layers: Vec<([u8; 32], Bytes)>,
 }
 
 /// Why bytes are not resume data.
@@ -123,6 +128,18 @@ impl ResumeData {
         }
         if let Some(v2) = self.info_hashes.v2() {
             put_bytes(d.value(b"info-hash2"), &v2.0);
+        }
+        if !self.piece_layers.is_empty() {
+            let mut layers = self.piece_layers.clone();
+            layers.sort_by_key(|a| a.0);
+            layers.dedup_by(|a, b| a.0 == b.0);
+            let mut dict = Vec::new();
+            let mut l = DictWriter::new(&mut dict);
+            for (root, layer) in &layers {
+                l.bytes(root, layer);
+            }
+            l.finish();
+            d.raw(b"piece layers", &dict);
         }
         d.int(b"pieces", i64::from(self.have.len()));
         d.int(b"version", RESUME_VERSION);
@@ -201,10 +218,25 @@ impl ResumeData {
                 _ => return Err(ResumeError::Invalid("files")),
             });
         }
+        let mut piece_layers = Vec::new();
+        if let Some(v) = dict.get(b"piece layers") {
+            let layers = v.as_dict().ok_or(ResumeError::Invalid("piece layers"))?;
+            for (root, layer) in layers.iter() {
+                let root: [u8; 32] = (*root)
+                    .try_into()
+                    .map_err(|_| ResumeError::Invalid("piece layers"))?;
+                let layer = layer
+                    .as_bytes()
+                    .filter(|l| !l.is_empty() && l.len() % 32 == 0)
+                    .ok_or(ResumeError::Invalid("piece layers"))?;
+                piece_layers.push((root, Bytes::copy_from_slice(layer)));
+            }
+        }
         Ok(Self {
             info_hashes,
             have,
             files,
+            piece_layers,
         })
     }
 }
@@ -229,7 +261,27 @@ mod tests {
                 None,
                 Some(FileStat { size: 0, mtime: -5 }),
             ],
+            piece_layers: Vec::new(),
         }
+    }
+
+    #[test]
+    fn piece_layers_round_trip_sorted_and_damage_is_an_error() {
+        let mut data = sample();
+        data.piece_layers = vec![
+            ([9; 32], Bytes::from(vec![1u8; 64])),
+            ([3; 32], Bytes::from(vec![2u8; 32])),
+        ];
+        let decoded = ResumeData::decode(&data.encode()).unwrap();
+        data.piece_layers.sort_by_key(|a| a.0);
+        assert_eq!(decoded, data);
+        // A layer that is not whole hashes, or a root that is not 32 bytes, is refused.
+        let mut bad = sample();
+        bad.piece_layers = vec![([1; 32], Bytes::from(vec![0u8; 33]))];
+        assert_eq!(
+            ResumeData::decode(&bad.encode()),
+            Err(ResumeError::Invalid("piece layers"))
+        );
     }
 
     #[test]
@@ -329,6 +381,7 @@ mod tests {
                 info_hashes: InfoHashes::V2(InfoHashV2([9; 32])),
                 have,
                 files: files.into_iter().map(|f| f.map(|(size, mtime)| FileStat { size, mtime })).collect(),
+                piece_layers: Vec::new(),
             };
             prop_assert_eq!(ResumeData::decode(&data.encode()), Ok(data));
         }

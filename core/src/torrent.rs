@@ -69,6 +69,8 @@ pub(crate) struct Torrent {
     /// not counted).
     pub(crate) pieces_verified: u32,
     pub(crate) pieces_failed: u32,
+    /// BEP 52: the merkle state of a v2 or hybrid torrent (`None` for v1).
+    pub(crate) v2: Option<crate::session::v2::V2State>,
 }
 
 impl Torrent {
@@ -97,7 +99,18 @@ impl Torrent {
             banned_ids: HashSet::new(),
             pieces_verified: 0,
             pieces_failed: 0,
+            v2: None,
         }
+    }
+
+    /// Whether downloaded pieces can be verified: a v2-only torrent needs its piece layers
+    /// (BEP 52); v1 and hybrid torrents have their SHA-1 piece hashes.
+    pub(crate) fn can_verify(&self) -> bool {
+        self.info.version() != crate::metainfo::Version::V2
+            || self
+                .v2
+                .as_ref()
+                .is_some_and(crate::session::v2::V2State::complete)
     }
 
     /// Whether `peer_has` holds a wanted piece we lack.

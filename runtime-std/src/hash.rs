@@ -31,6 +31,15 @@ pub fn run(job: HashJob) -> Option<Input> {
 pub fn digest(algorithm: HashAlgorithm, data: &[Bytes]) -> Option<Digest> {
     match algorithm {
         HashAlgorithm::Sha1 => Some(Digest::Sha1(sha1_of(data))),
+        // BEP 52: 16 KiB SHA-256 leaves (and, for hybrids, the SHA-1 too), computed by the
+        // core's reference code on this worker thread.
+        HashAlgorithm::Sha256Blocks { len } => Some(Digest::Sha256Blocks(
+            bitshoal_core::merkle::block_hashes(data, len as usize),
+        )),
+        HashAlgorithm::Sha1AndSha256Blocks { len } => Some(Digest::Sha1AndSha256Blocks {
+            sha1: sha1_of(data),
+            blocks: bitshoal_core::merkle::block_hashes(data, len as usize),
+        }),
         _ => None,
     }
 }
@@ -90,6 +99,49 @@ mod tests {
                 assert_eq!(digest, Digest::Sha1(Sha1::digest(&whole).into()));
             }
             other => panic!("expected Hashed, got {other:?}"),
+        }
+    }
+
+    /// BEP 52 jobs: one 16 KiB SHA-256 leaf per block of the first `len` bytes, whatever the
+    /// chunking; the hybrid job adds the SHA-1 of all the data (padding included); both agree
+    /// with the core's reference `HashJob::compute`.
+    #[test]
+    fn v2_and_hybrid_jobs_hash_blocks_of_the_file_data() {
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        let chunks = vec![
+            Bytes::copy_from_slice(&data[..16_384]),
+            Bytes::copy_from_slice(&data[16_384..20_000]),
+            Bytes::copy_from_slice(&data[20_000..]),
+        ];
+        let len = 40_000u32;
+        let leaves: Vec<[u8; 32]> = data[..len as usize]
+            .chunks(16_384)
+            .map(|b| Sha256::digest(b).into())
+            .collect();
+        assert_eq!(leaves.len(), 3);
+        for (algorithm, expected) in [
+            (
+                HashAlgorithm::Sha256Blocks { len },
+                Digest::Sha256Blocks(leaves.clone()),
+            ),
+            (
+                HashAlgorithm::Sha1AndSha256Blocks { len },
+                Digest::Sha1AndSha256Blocks {
+                    sha1: Sha1::digest(&data).into(),
+                    blocks: leaves.clone(),
+                },
+            ),
+        ] {
+            let job = HashJob {
+                req: RequestId::from_raw(1),
+                algorithm,
+                data: chunks.clone(),
+            };
+            assert_eq!(job.compute(), expected);
+            match run(job) {
+                Some(Input::Hashed { digest, .. }) => assert_eq!(digest, expected),
+                other => panic!("expected Hashed, got {other:?}"),
+            }
         }
     }
 }

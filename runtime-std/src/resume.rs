@@ -163,6 +163,7 @@ mod tests {
             info_hashes: f.info.hashes(),
             have: Bitfield::full(f.info.layout().piece_count()),
             files: file_stats(f.source.path(), &f.info),
+            piece_layers: Vec::new(),
         };
         assert!(data.files.iter().all(Option::is_some));
         assert_eq!(load(&dir, &f.info.hashes()).unwrap(), None);
@@ -204,6 +205,7 @@ mod tests {
             info_hashes: f.info.hashes(),
             have: Bitfield::full(f.info.layout().piece_count()),
             files: file_stats(f.source.path(), &f.info),
+            piece_layers: Vec::new(),
         };
         save(state.path(), &data).unwrap();
         match check_mode(f.source.path(), &f.info, state.path()) {

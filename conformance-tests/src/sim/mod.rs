@@ -64,8 +64,8 @@ use bitshoal_core::id::{ConnId, RequestId, TorrentId};
 use bitshoal_core::peer::DisconnectReason;
 use bitshoal_core::rng::Rng;
 use bitshoal_core::session::{
-    AddError, AddTorrent, Config, ConnectError, Digest, DiskCmd, DiskDone, Event, HashAlgorithm,
-    Input, Output, Session, StorageError,
+    AddError, AddTorrent, Config, ConnectError, Digest, DiskCmd, DiskDone, Event, Input, Output,
+    Session, StorageError,
 };
 use bitshoal_core::time::{Duration, Instant};
 use bitshoal_core::wire::{Handshake, Message};
@@ -521,7 +521,7 @@ impl Sim {
 
     /// Adds a torrent the node has nothing of yet.
     pub fn add_torrent(&mut self, node: NodeId, torrent: &TestTorrent) -> TorrentId {
-        self.try_add_torrent(node, AddTorrent::new(torrent.info.clone()))
+        self.try_add_torrent(node, torrent.add())
             .expect("a fresh test torrent is accepted")
     }
 
@@ -538,7 +538,7 @@ impl Sim {
     pub fn seed_torrent(&mut self, node: NodeId, torrent: &TestTorrent) -> TorrentId {
         let have = Bitfield::full(torrent.piece_count());
         let id = self
-            .try_add_torrent(node, AddTorrent::new(torrent.info.clone()).with_have(have))
+            .try_add_torrent(node, torrent.add().with_have(have))
             .expect("a fresh test torrent is accepted");
         self.node_mut(node.0).disk.fill(id, &torrent.content);
         id
@@ -988,19 +988,7 @@ impl Sim {
             }
             Output::Hash(job) => {
                 let latency = self.node(NodeId(host)).hash_latency;
-                let digest = match job.algorithm {
-                    HashAlgorithm::Sha1 => {
-                        let mut h = Sha1::new();
-                        for b in &job.data {
-                            h.update(b);
-                        }
-                        Digest::Sha1(h.finalize().into())
-                    }
-                    other => {
-                        self.violate(format!("node {host}: unsupported hash {other:?}"));
-                        return;
-                    }
-                };
+                let digest = job.compute();
                 let req = job.req;
                 self.schedule(now + latency, Ev::Hashed { host, req, digest });
             }

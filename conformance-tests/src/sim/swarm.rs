@@ -1,5 +1,6 @@
 //! A swarm scenario builder: seeds and leechers of one torrent.
 
+use bitshoal_core::create::Version;
 use bitshoal_core::id::TorrentId;
 use bitshoal_core::time::Duration;
 
@@ -27,6 +28,7 @@ pub struct SwarmBuilder {
     leecher_link: LinkProfile,
     node: NodeConfig,
     leechers_meet: bool,
+    version: Option<Version>,
 }
 
 impl SwarmBuilder {
@@ -40,7 +42,16 @@ impl SwarmBuilder {
             leecher_link: LinkProfile::LAN,
             node: NodeConfig::default(),
             leechers_meet: true,
+            version: None,
         }
+    }
+
+    /// Makes a torrent of this version (BEP 52 v2-only or hybrid with
+    /// [`TestTorrent::build_v2`]) instead of the default v1 torrent.
+    #[must_use]
+    pub fn version(mut self, version: Version) -> Self {
+        self.version = Some(version);
+        self
     }
 
     /// How many seeds.
@@ -90,7 +101,10 @@ impl SwarmBuilder {
     /// leechers). Nothing has run yet.
     pub fn build(self, seed: u64) -> Swarm {
         let mut sim = Sim::new(seed);
-        let torrent = TestTorrent::build(sim.rng(), &self.torrent);
+        let torrent = match self.version {
+            Some(v) if v.has_v2() => TestTorrent::build_v2(sim.rng(), &self.torrent, v),
+            _ => TestTorrent::build(sim.rng(), &self.torrent),
+        };
         let mut nodes = Vec::new();
         for i in 0..self.seeds + self.leechers {
             let is_seed = i < self.seeds;

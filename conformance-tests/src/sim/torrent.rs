@@ -1,10 +1,15 @@
-//! Test torrents: v1 metainfo over random payload bytes.
+//! Test torrents: v1, v2 and hybrid metainfo over random payload bytes.
 
 use std::sync::Arc;
 
 use bitshoal_core::bencode::{put_bytes, put_int, DictWriter};
-use bitshoal_core::metainfo::Info;
+use bitshoal_core::create::{
+    Contents, Creator, FileAttrs, InputFile, Plan, TorrentSpec as CreateSpec, Version,
+};
+use bitshoal_core::merkle;
+use bitshoal_core::metainfo::{Info, Metainfo};
 use bitshoal_core::rng::Rng;
+use bitshoal_core::session::AddTorrent;
 use bytes::Bytes;
 use sha1::{Digest as _, Sha1};
 
@@ -37,6 +42,8 @@ pub struct TestTorrent {
     pub info: Arc<Info>,
     /// Every byte of the torrent in layout order (pad files as zeros).
     pub content: Bytes,
+    /// BEP 52 piece layers by file index (empty for v1 torrents).
+    pub piece_layers: Vec<Option<Bytes>>,
 }
 
 impl TestTorrent {
@@ -116,7 +123,137 @@ impl TestTorrent {
         Self {
             info: Arc::new(info),
             content: content.into(),
+            piece_layers: Vec::new(),
         }
+    }
+
+    /// Builds a v2-only or hybrid torrent (BEP 52) of random bytes with the core's torrent
+    /// creator: files `file0.bin`, `file1.bin`, ... of `spec.files` lengths (`pad_files` is
+    /// ignored: v2 aligns files by itself, hybrids get the pad files they need).
+    pub fn build_v2(rng: &mut Rng, spec: &TorrentSpec, version: Version) -> Self {
+        Self::build_v2_inner(rng, spec, version, None)
+    }
+
+    /// An inconsistent hybrid torrent: like [`TestTorrent::build_v2`], but the v1 SHA-1 of piece
+    /// `bad_v1_piece` is of other data, so that piece's content matches its v2 tree only.
+    pub fn build_inconsistent_hybrid(rng: &mut Rng, spec: &TorrentSpec, bad_v1_piece: u32) -> Self {
+        Self::build_v2_inner(rng, spec, Version::Hybrid, Some(bad_v1_piece))
+    }
+
+    fn build_v2_inner(
+        rng: &mut Rng,
+        spec: &TorrentSpec,
+        version: Version,
+        bad_v1_piece: Option<u32>,
+    ) -> Self {
+        assert!(version.has_v2(), "build_v2 builds v2 and hybrid torrents");
+        let mut data: Vec<Vec<u8>> = spec
+            .files
+            .iter()
+            .map(|&len| {
+                let mut d = vec![0u8; len as usize];
+                rng.fill(&mut d);
+                d
+            })
+            .collect();
+        let contents = if spec.files.len() == 1 {
+            Contents::SingleFile {
+                length: spec.files[0],
+                attrs: FileAttrs::default(),
+            }
+        } else {
+            Contents::Directory(
+                spec.files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &length)| InputFile {
+                        path: vec![format!("file{i}.bin")],
+                        length,
+                        attrs: FileAttrs::default(),
+                    })
+                    .collect(),
+            )
+        };
+        let mut create = CreateSpec::new("sim", contents, version);
+        create.piece_length = Some(u64::from(spec.piece_length));
+        let plan = Plan::new(create).expect("a valid simulator torrent");
+        // The plan's files by name (it sorts v2 files by path), as bytes.
+        let planned: Vec<Vec<u8>> = plan
+            .files()
+            .iter()
+            .map(|f| {
+                if f.length() == 0 {
+                    return Vec::new();
+                }
+                let name = f.path().last().expect("a path");
+                let i = if spec.files.len() == 1 {
+                    0
+                } else {
+                    name.trim_start_matches("file")
+                        .trim_end_matches(".bin")
+                        .parse::<usize>()
+                        .expect("file<i>.bin")
+                };
+                std::mem::take(&mut data[i])
+            })
+            .collect();
+        let mut creator = Creator::new(plan.clone());
+        for job in plan.jobs() {
+            let mut bytes = Vec::new();
+            for span in &job.spans {
+                let f = &planned[span.file];
+                bytes.extend_from_slice(
+                    &f[span.offset as usize..(span.offset + span.length) as usize],
+                );
+            }
+            let data_len = bytes.len();
+            if let Some(piece) = job.v1_piece {
+                let mut padded = bytes.clone();
+                padded.resize(data_len + job.zero_pad as usize, 0);
+                if bad_v1_piece == Some(piece) {
+                    padded[0] ^= 0xff;
+                }
+                creator
+                    .add_v1_piece(piece, Sha1::digest(&padded).into())
+                    .expect("a planned piece");
+            }
+            if let Some(at) = job.v2_piece {
+                creator
+                    .add_v2_piece(at, &merkle::leaves_of(&bytes))
+                    .expect("a planned piece");
+            }
+        }
+        let created = creator.finish().expect("every digest given");
+        let meta = Metainfo::from_bytes(&created.bytes).expect("the creator makes valid torrents");
+        let info = meta.info().clone();
+        // The content in the info's layout order: each file's bytes at its offset, padding zero.
+        let layout_len = info.layout().total_length() as usize;
+        let mut content = vec![0u8; layout_len];
+        for entry in info.files() {
+            if entry.is_pad() || entry.length() == 0 {
+                continue;
+            }
+            let path = entry.path().as_str();
+            let name = path.rsplit('/').next().expect("a path");
+            let source = plan
+                .files()
+                .iter()
+                .position(|f| f.path().last().map(String::as_str) == Some(name))
+                .expect("the same files");
+            let at = entry.offset() as usize;
+            content[at..at + entry.length() as usize].copy_from_slice(&planned[source]);
+        }
+        let files = info.files().len();
+        Self {
+            piece_layers: (0..files).map(|f| meta.piece_layer(f).cloned()).collect(),
+            info: Arc::new(info),
+            content: content.into(),
+        }
+    }
+
+    /// An [`AddTorrent`] for this torrent, its piece layers included.
+    pub fn add(&self) -> AddTorrent {
+        AddTorrent::new(self.info.clone()).with_piece_layers(self.piece_layers.clone())
     }
 
     /// The piece count.

@@ -149,6 +149,12 @@ impl Metainfo {
         self.piece_layers.get(file)?.as_ref()
     }
 
+    /// Every file's v2 piece layer, by file index (see [`Metainfo::piece_layer`]); empty for v1
+    /// torrents. What [`AddTorrent::with_piece_layers`](crate::session::AddTorrent) takes.
+    pub fn piece_layers(&self) -> &[Option<Bytes>] {
+        &self.piece_layers
+    }
+
     /// Tracker tiers (BEP 12 `announce-list`; a single tier of `announce` when that is absent or
     /// empty). Empty for a trackerless torrent.
     pub fn trackers(&self) -> &[Vec<String>] {

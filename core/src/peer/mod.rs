@@ -35,8 +35,8 @@ use crate::metainfo::{Layout, BLOCK_LEN};
 use crate::picker::PeerPieces;
 use crate::time::{Duration, Instant};
 use crate::wire::{
-    encode_piece_header, BlockRequest, Decoded, ExtendedHandshake, Framer, Handshake, Message,
-    Reserved, WireLimits,
+    encode_piece_header, BlockRequest, Decoded, ExtendedHandshake, Framer, Handshake, HashRequest,
+    Message, Reserved, WireLimits,
 };
 
 use requests::{Outstanding, Rate};
@@ -123,6 +123,13 @@ pub(crate) enum PeerEvent {
     Extended { id: u8, payload: Bytes },
     /// The peer's DHT port (BEP 5).
     DhtPort(u16),
+    /// The peer asks for merkle hashes (BEP 52); the session answers with `hashes` or
+    /// `hash reject` ([`PeerConn::send_message`]).
+    HashRequest(HashRequest),
+    /// The peer answered a hash request of ours (BEP 52); unchecked.
+    Hashes { request: HashRequest, hashes: Bytes },
+    /// The peer will not answer a hash request of ours (BEP 52).
+    HashReject(HashRequest),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -522,6 +529,13 @@ impl PeerConn {
 
     pub(crate) fn poll_event(&mut self) -> Option<PeerEvent> {
         self.events.pop_front()
+    }
+
+    /// Sends a message the session composed (BEP 52 hash messages), once established.
+    pub(crate) fn send_message(&mut self, message: &Message) {
+        if self.is_established() {
+            self.queue(message);
+        }
     }
 
     /// Sends `have` for a piece we just verified.
@@ -946,8 +960,13 @@ impl PeerConn {
                     self.events.push_back(PeerEvent::Extended { id, payload });
                 }
             }
-            // BEP 52 hash messages and unknown ids: nothing uses them yet; ignoring an unknown
-            // message is what BEP 3 peers do.
+            // BEP 52: the session answers and checks hashes (it holds the trees).
+            Message::HashRequest(r) => self.events.push_back(PeerEvent::HashRequest(r)),
+            Message::Hashes { request, hashes } => {
+                self.events.push_back(PeerEvent::Hashes { request, hashes });
+            }
+            Message::HashReject(r) => self.events.push_back(PeerEvent::HashReject(r)),
+            // Unknown ids: ignoring an unknown message is what BEP 3 peers do.
             _ => {}
         }
         Ok(())

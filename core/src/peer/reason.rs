@@ -64,6 +64,8 @@ pub enum Violation {
     UnrequestedReject(BlockRequest),
     /// A BEP 10 extended message on a connection that did not negotiate it.
     ExtensionNotNegotiated,
+    /// Far more BEP 52 hash requests than any download needs.
+    HashRequestFlood,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -113,6 +115,7 @@ impl fmt::Display for Violation {
                 r.index, r.begin
             ),
             Self::ExtensionNotNegotiated => f.write_str("extended message without BEP 10"),
+            Self::HashRequestFlood => f.write_str("too many hash requests"),
         }
     }
 }
@@ -123,7 +126,9 @@ impl DisconnectReason {
     pub fn fault(&self) -> Option<Fault> {
         match self {
             Self::Wire(e) => Some(e.fault()),
-            Self::Violation(Violation::RequestFlood) => Some(Fault::LimitExceeded),
+            Self::Violation(Violation::RequestFlood | Violation::HashRequestFlood) => {
+                Some(Fault::LimitExceeded)
+            }
             Self::Violation(_) | Self::InfoHashMismatch | Self::Banned => {
                 Some(Fault::PeerMisbehaved)
             }

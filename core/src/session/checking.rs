@@ -13,7 +13,8 @@ use bytes::Bytes;
 use crate::id::{RequestId, TorrentId};
 use crate::time::Instant;
 
-use super::{DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, Job, Output, Session, StorageError};
+use super::v2::Verdict;
+use super::{DiskCmd, DiskDone, Event, HashJob, Job, Output, Session, StorageError};
 
 /// The most pieces being read or hashed at once per torrent.
 pub(crate) const MAX_CHECKS_IN_FLIGHT: u32 = 4;
@@ -115,10 +116,19 @@ impl Session {
     fn hash_for_check(&mut self, torrent: TorrentId, piece: u32, data: Bytes) {
         let req = RequestId(self.next_request);
         self.next_request += 1;
+        let Some(index) = self
+            .torrents
+            .get(torrent.0)
+            .and_then(|t| t.info.layout().piece(piece))
+        else {
+            return;
+        };
+        let algorithm =
+            super::v2::algorithm(&self.torrents.get(torrent.0).expect("above").info, index);
         self.jobs.insert(req, Job::CheckHash { torrent, piece });
         self.outputs.push_back(Output::Hash(HashJob {
             req,
-            algorithm: HashAlgorithm::Sha1,
+            algorithm,
             data: vec![data],
         }));
     }
@@ -131,17 +141,17 @@ impl Session {
         piece: u32,
         digest: super::Digest,
     ) {
-        let ok = self.torrents.get(torrent.0).is_some_and(|t| {
-            let expected = t
-                .info
-                .layout()
-                .piece(piece)
-                .and_then(|p| t.info.piece_hash_v1(p));
-            match digest {
-                super::Digest::Sha1(d) => expected == Some(d),
-            }
+        let verdict = self.torrents.get(torrent.0).and_then(|t| {
+            let index = t.info.layout().piece(piece)?;
+            Some(super::v2::verdict(&t.info, t.v2.as_ref(), index, &digest))
         });
+        let ok = verdict == Some(Verdict::Pass);
         self.piece_checked(now, torrent, piece, ok);
+        if let Some(Verdict::Conflict { v1_ok }) = verdict {
+            // Data on disk that matches one view only: the torrent itself is inconsistent.
+            self.hybrid_conflict(now, torrent, piece, v1_ok);
+            return;
+        }
         self.issue_checks(now, torrent);
     }
 

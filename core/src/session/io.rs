@@ -242,14 +242,63 @@ pub struct HashJob {
 pub enum HashAlgorithm {
     /// SHA-1, for v1 pieces (BEP 3).
     Sha1,
+    /// BEP 52: the SHA-256 of each 16 KiB block of the first `len` bytes (the last block may be
+    /// shorter); bytes past `len` are alignment padding and are not hashed. Reported as
+    /// [`Digest::Sha256Blocks`]; [`merkle::block_hashes`](crate::merkle::block_hashes) computes it.
+    Sha256Blocks {
+        /// How many bytes of the data are file data.
+        len: u32,
+    },
+    /// A hybrid torrent's piece: SHA-1 of all the data and the SHA-256 blocks of its first
+    /// `len` bytes, in one pass over the data. Reported as [`Digest::Sha1AndSha256Blocks`].
+    Sha1AndSha256Blocks {
+        /// How many bytes of the data are file data.
+        len: u32,
+    },
 }
 
 /// A finished digest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Digest {
     /// A SHA-1 digest.
     Sha1([u8; 20]),
+    /// The block hashes of [`HashAlgorithm::Sha256Blocks`], one per 16 KiB block, in order.
+    Sha256Blocks(Vec<[u8; 32]>),
+    /// Both digests of [`HashAlgorithm::Sha1AndSha256Blocks`].
+    Sha1AndSha256Blocks {
+        /// The SHA-1 of all the data.
+        sha1: [u8; 20],
+        /// The block hashes of the file data.
+        blocks: Vec<[u8; 32]>,
+    },
+}
+
+impl HashJob {
+    /// Computes the job's digest on the calling thread: the reference implementation runtimes
+    /// may call from their hash workers (it uses the CPU's SHA instructions where there are
+    /// any). Never call it on the session's thread for real data: hashing is what workers are
+    /// for.
+    pub fn compute(&self) -> Digest {
+        use sha1::Digest as _;
+        let sha1 = || {
+            let mut h = sha1::Sha1::new();
+            for chunk in &self.data {
+                h.update(chunk);
+            }
+            <[u8; 20]>::from(h.finalize())
+        };
+        match self.algorithm {
+            HashAlgorithm::Sha1 => Digest::Sha1(sha1()),
+            HashAlgorithm::Sha256Blocks { len } => {
+                Digest::Sha256Blocks(crate::merkle::block_hashes(&self.data, len as usize))
+            }
+            HashAlgorithm::Sha1AndSha256Blocks { len } => Digest::Sha1AndSha256Blocks {
+                sha1: sha1(),
+                blocks: crate::merkle::block_hashes(&self.data, len as usize),
+            },
+        }
+    }
 }
 
 /// What the application sees: the session's public narrative.
@@ -352,6 +401,23 @@ pub enum Event {
         torrent: TorrentId,
         /// The new state.
         state: TorrentState,
+    },
+    /// A hybrid torrent's piece matched one of its two hashes and not the other: the torrent's
+    /// v1 and v2 views describe different data (BEP 52 "Upgrade Path"). The torrent stopped in
+    /// [`TorrentState::Error`].
+    HybridConflict {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The piece.
+        piece: u32,
+        /// Whether the v1 SHA-1 matched (then the v2 tree did not), or the other way round.
+        v1_ok: bool,
+    },
+    /// Every piece layer of a v2 or hybrid torrent is known: those added without them (from a
+    /// magnet link) fetched them from peers with BEP 52 hash requests.
+    PieceLayersComplete {
+        /// The torrent.
+        torrent: TorrentId,
     },
     /// Checking the files on disk progressed (reported at each whole percent, and at the end).
     CheckingProgress {

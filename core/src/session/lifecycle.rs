@@ -229,6 +229,11 @@ impl Session {
             info_hashes: t.info.hashes(),
             have: t.have.clone(),
             files,
+            piece_layers: t
+                .v2
+                .as_ref()
+                .map(|v| v.fetched_layers(&t.info))
+                .unwrap_or_default(),
         })
     }
 

@@ -5,6 +5,7 @@
 pub(crate) mod checking;
 mod dht;
 mod engine;
+mod hashes;
 mod io;
 mod lifecycle;
 mod scrape;
@@ -13,11 +14,13 @@ mod tests;
 #[cfg(test)]
 mod tests_lifecycle;
 mod trackers;
+pub(crate) mod v2;
 mod verify;
 
 pub use crate::picker::Priority;
 pub use dht::{DhtSettings, PUBLIC_ROUTERS};
 pub use engine::CommandError;
+pub use hashes::{HASH_REQUEST_BURST, HASH_REQUEST_RATE, MAX_HASH_REQUEST_LEN, MAX_OVER_BUDGET};
 pub use lifecycle::{CheckMode, TorrentState};
 
 pub use io::{
@@ -34,7 +37,7 @@ use smallvec::SmallVec;
 
 use crate::bitfield::Bitfield;
 use crate::id::{ConnId, InfoHashes, PeerId, RequestId, TorrentId};
-use crate::metainfo::{Info, Version, BLOCK_LEN};
+use crate::metainfo::{Info, BLOCK_LEN};
 use crate::peer::{DisconnectReason, PeerConfig, PeerConn, PeerEvent, ALLOWED_FAST_COUNT};
 use crate::rate::TokenBucket;
 use crate::rng::Rng;
@@ -69,8 +72,9 @@ pub struct Config {
     pub download_rate_limit: u64,
     /// The most bytes of disk reads in flight; reads wait above it (back-pressure).
     pub max_disk_read_bytes: u64,
-    /// The most bytes of block writes in flight; no new blocks are requested above it
-    /// (back-pressure from a slow disk).
+    /// The most bytes of block writes in flight and of complete pieces waiting for their
+    /// digest; no new blocks are requested above it (back-pressure from a slow disk or a slow
+    /// hasher, and the bound on the memory downloads hold).
     pub max_disk_write_bytes: u64,
     /// The most bytes handed to a connection's socket and not yet flushed before we stop
     /// reading more blocks for it.
@@ -115,6 +119,9 @@ pub struct AddTorrent {
     pub trackers: Vec<Vec<String>>,
     /// How to learn which pieces are already on disk.
     pub check: CheckMode,
+    /// BEP 52 piece layers of a v2 or hybrid torrent, by file index (`Metainfo::piece_layer`);
+    /// layers left out are fetched from peers with hash requests.
+    pub piece_layers: Vec<Option<bytes::Bytes>>,
 }
 
 impl AddTorrent {
@@ -125,7 +132,23 @@ impl AddTorrent {
             info,
             trackers: Vec::new(),
             check: CheckMode::Trust(Bitfield::new(pieces)),
+            piece_layers: Vec::new(),
         }
+    }
+
+    /// A torrent from a `.torrent` file: its info dictionary, trackers and piece layers.
+    pub fn from_metainfo(meta: &crate::metainfo::Metainfo) -> Self {
+        Self::new(Arc::new(meta.info().clone()))
+            .with_trackers(meta.trackers().to_vec())
+            .with_piece_layers(meta.piece_layers().to_vec())
+    }
+
+    /// The same torrent with these BEP 52 piece layers (by file index, as
+    /// `Metainfo::piece_layer` gives them); each is checked against its file's root at add.
+    #[must_use]
+    pub fn with_piece_layers(mut self, layers: Vec<Option<bytes::Bytes>>) -> Self {
+        self.piece_layers = layers;
+        self
     }
 
     /// The same torrent announced to `tiers` of tracker URLs (BEP 12).
@@ -156,8 +179,13 @@ impl AddTorrent {
 pub enum AddError {
     /// A torrent with the same info-hash is already in the session.
     Duplicate(TorrentId),
-    /// A v2-only torrent: v2 piece verification is not implemented yet (BEP 52 issue).
-    V2Unsupported,
+    /// A piece layer given with [`AddTorrent::with_piece_layers`] has the wrong length or does
+    /// not hash to its file's `pieces root` (`ApiMisuse`: pass the layers of the torrent's own
+    /// `Metainfo`).
+    BadPieceLayer {
+        /// The file index.
+        file: usize,
+    },
     /// The resume bitfield does not have the torrent's piece count (`ApiMisuse`: pass a
     /// bitfield made with `Bitfield::new(info.layout().piece_count())`).
     HaveLength {
@@ -175,7 +203,10 @@ impl fmt::Display for AddError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Duplicate(_) => f.write_str("the torrent is already in the session"),
-            Self::V2Unsupported => f.write_str("v2-only torrents are not supported yet"),
+            Self::BadPieceLayer { file } => write!(
+                f,
+                "the piece layer given for file {file} does not match its pieces root"
+            ),
             Self::HaveLength { expected, actual } => write!(
                 f,
                 "resume bitfield covers {actual} pieces, the torrent has {expected}: \
@@ -318,6 +349,8 @@ enum Job {
     Hash {
         torrent: TorrentId,
         piece: u32,
+        /// The piece's bytes, held until the digest is back (counted against the write cap).
+        length: u64,
     },
     /// Checking: a whole piece read from disk.
     CheckRead {
@@ -326,10 +359,7 @@ enum Job {
         length: u32,
     },
     /// Checking: the hash of a piece read from disk.
-    CheckHash {
-        torrent: TorrentId,
-        piece: u32,
-    },
+    CheckHash { torrent: TorrentId, piece: u32 },
 }
 
 impl Job {
@@ -359,7 +389,8 @@ impl Job {
 ///   the lifecycle ([`pause`](Self::pause), [`resume`](Self::resume); see [`TorrentState`]),
 ///   and the download policy: [`set_file_priority`](Self::set_file_priority),
 ///   [`set_sequential`](Self::set_sequential), [`set_piece_deadline`](Self::set_piece_deadline)
-///   (streaming), [`set_torrent_limits`](Self::set_torrent_limits);
+///   (streaming), [`set_torrent_limits`](Self::set_torrent_limits); trackers:
+///   [`scrape`](Self::scrape);
 /// - **out**: [`poll_output`](Self::poll_output) until it returns `None`, performing every
 ///   [`Output`] in order. This must happen after *every* in-call and command, before the
 ///   next one (debug builds assert it);
@@ -411,7 +442,8 @@ pub struct Session {
     jobs: HashMap<RequestId, Job>,
     next_request: u64,
     disk_read_bytes: u64,
-    /// Bytes of block writes in flight, and whether requests were held back by the cap.
+    /// Bytes of block writes in flight and of pieces being hashed, and whether requests were
+    /// held back by the cap.
     disk_write_bytes: u64,
     write_blocked: bool,
     /// The latest `now` given to `handle_input` / `handle_timeout` (for rates in getters).
@@ -429,6 +461,8 @@ pub struct Session {
     rate_wakeup: Option<Instant>,
     /// Connections waiting for rate-limit tokens.
     rate_waiters: Vec<ConnId>,
+    /// BEP 52 hash requests: budgets per peer, piece layers being fetched.
+    hash_transfer: hashes::HashTransfer,
     dht: Option<dht::SessionDht>,
 }
 
@@ -465,6 +499,7 @@ impl Session {
             rate_wakeup: None,
             rate_waiters: Vec::new(),
             trackers: trackers::Trackers::new(tracker_key),
+            hash_transfer: hashes::HashTransfer::default(),
             dht: dht_settings.map(dht::SessionDht::new),
         }
     }
@@ -491,8 +526,10 @@ impl Session {
         self.dht_start(now);
         let info = add.info;
         let trackers = add.trackers;
-        if info.version() == Version::V2 {
-            return Err(AddError::V2Unsupported);
+        let mut v2_state = v2::V2State::new(&info, &add.piece_layers)?;
+        if let (Some(state), CheckMode::Resume { data, .. }) = (v2_state.as_mut(), &add.check) {
+            // Layers fetched in an earlier run; damaged ones are fetched again.
+            state.adopt_layers(&info, &data.piece_layers);
         }
         let hashes = info.hashes();
         let wire_ids: SmallVec<[[u8; 20]; 2]> =
@@ -505,7 +542,9 @@ impl Session {
         }
         let (have, check) = lifecycle::initial_have(&info, add.check)?;
         let rng = self.rng.fork();
-        let id = TorrentId(self.torrents.insert(Torrent::new(info.clone(), have, rng)));
+        let mut torrent = Torrent::new(info.clone(), have, rng);
+        torrent.v2 = v2_state;
+        let id = TorrentId(self.torrents.insert(torrent));
         for w in wire_ids {
             self.by_wire_id.insert(w, id);
         }
@@ -538,6 +577,7 @@ impl Session {
             self.close_conn(now, conn, DisconnectReason::TorrentStopped, true);
         }
         self.trackers_stop(now, torrent);
+        self.hashes_torrent_removed(torrent);
         self.dht_torrent_removed(torrent);
         self.by_wire_id.retain(|_, id| *id != torrent);
         let mut freed_reads = 0;
@@ -548,6 +588,7 @@ impl Session {
                 Job::Read { request, .. } if !keep => freed_reads += u64::from(request.length),
                 Job::CheckRead { length, .. } if !keep => freed_reads += u64::from(*length),
                 Job::Write { length, .. } if !keep => freed_writes += u64::from(*length),
+                Job::Hash { length, .. } if !keep => freed_writes += *length,
                 _ => {}
             }
             keep
@@ -820,11 +861,7 @@ impl Session {
     fn conn_handshake(&self, conn: ConnId) -> Option<Handshake> {
         let torrent = self.conns.get(conn.0)?.torrent?;
         let t = self.torrents.get(torrent.0)?;
-        Some(Handshake::new(
-            self.reserved(),
-            &t.info.hashes(),
-            self.peer_id,
-        ))
+        Some(self.handshake_for(t, None))
     }
 
     fn extended_handshake(&self) -> ExtendedHandshake {
@@ -907,7 +944,7 @@ impl Session {
         if duplicate {
             return Err(DisconnectReason::DuplicatePeer);
         }
-        let ours = Handshake::new(self.reserved(), &t.info.hashes(), self.peer_id);
+        let ours = self.handshake_for(t, Some(theirs));
         let extended = self.extended_handshake();
         let have = t.have.clone();
         let info_hash = t.info.hashes().wire_id();
@@ -936,6 +973,7 @@ impl Session {
             .expect("checked above")
             .peers
             .push(conn);
+        self.hashes_conn_established(conn, theirs);
         self.outputs.push_back(Output::Event(Event::PeerConnected {
             torrent,
             conn,
@@ -1003,12 +1041,18 @@ impl Session {
                 // Consumers arrive with the extension protocol (ut_metadata, PEX) and DHT.
                 PeerEvent::Extended { .. } => {}
                 PeerEvent::DhtPort(port) => self.dht_port_message(now, conn, port),
+                PeerEvent::HashRequest(r) => self.on_hash_request(now, torrent, conn, r),
+                PeerEvent::Hashes { request, hashes } => {
+                    self.on_hashes(now, torrent, conn, request, &hashes);
+                }
+                PeerEvent::HashReject(r) => self.on_hash_reject(torrent, conn, r),
             }
         }
     }
 
     /// Keeps a connection busy: interest, requests to the peer, disk reads for its requests.
     fn pump(&mut self, now: Instant, conn: ConnId) {
+        self.pump_hashes(now, conn);
         let Some(c) = self.conns.get_mut(conn.0) else {
             return;
         };
@@ -1019,7 +1063,7 @@ impl Session {
         if !c.peer.is_established() || !t.is_active() {
             return;
         }
-        let interested = c.peer.peer_has().is_some_and(|p| t.wants_from(p));
+        let interested = c.peer.peer_has().is_some_and(|p| t.wants_from(p)) && t.can_verify();
         c.peer.set_interested(interested);
         let mut wait_until: Option<Instant> = None;
         // Back-pressure: no new requests while the write queue is over its cap.
@@ -1130,6 +1174,7 @@ impl Session {
         let Some(mut c) = self.conns.remove(conn.0) else {
             return;
         };
+        self.hashes_conn_closed(conn);
         c.peer.close(reason.clone());
         let reason = c.peer.closed_reason().cloned().unwrap_or(reason);
         if reason == DisconnectReason::SelfConnection && c.peer.is_outgoing() {
@@ -1217,6 +1262,12 @@ impl Session {
             return;
         };
         let piece = request.index;
+        // BEP 52: padding is hashed as the zeros it stands for (see `v2::zero_padding`).
+        let data = if t.v2.is_some() {
+            v2::zero_padding(&t.info, block, data)
+        } else {
+            data
+        };
         let block_count = layout.block_count(block.piece) as usize;
         let buf = t.pieces.entry(piece).or_insert_with(|| PieceBuf {
             blocks: vec![None; block_count],
@@ -1248,12 +1299,24 @@ impl Session {
         }));
         if complete {
             let data: Vec<bytes::Bytes> = buf.blocks.iter().flatten().cloned().collect();
+            // A piece waiting for its digest is held in memory like a write in flight: it
+            // counts against the same cap, so a hasher slower than the network holds back
+            // requests instead of letting finished pieces pile up.
+            let length: u64 = data.iter().map(|b| b.len() as u64).sum();
+            self.disk_write_bytes += length;
             let req = RequestId(self.next_request);
             self.next_request += 1;
-            self.jobs.insert(req, Job::Hash { torrent, piece });
+            self.jobs.insert(
+                req,
+                Job::Hash {
+                    torrent,
+                    piece,
+                    length,
+                },
+            );
             self.outputs.push_back(Output::Hash(HashJob {
                 req,
-                algorithm: HashAlgorithm::Sha1,
+                algorithm: v2::algorithm(&t.info, block.piece),
                 data,
             }));
         }
@@ -1328,7 +1391,14 @@ impl Session {
 
     fn on_hashed(&mut self, now: Instant, req: RequestId, digest: Digest) {
         match self.jobs.remove(&req) {
-            Some(Job::Hash { torrent, piece }) => self.on_piece_hashed(now, torrent, piece, digest),
+            Some(Job::Hash {
+                torrent,
+                piece,
+                length,
+            }) => {
+                self.on_piece_hashed(now, torrent, piece, digest);
+                self.write_completed(now, length);
+            }
             Some(Job::CheckHash { torrent, piece }) => {
                 self.on_check_hashed(now, torrent, piece, digest);
             }

@@ -29,7 +29,8 @@ use crate::peer::DisconnectReason;
 use crate::time::Instant;
 use crate::torrent::PieceBuf;
 
-use super::{Digest, Event, Output, Session};
+use super::v2::Verdict;
+use super::{Digest, Event, Output, Session, StorageError};
 
 /// The most addresses banned per torrent; past it the ban list stops growing (each entry
 /// costs a peer a piece of bad data, so this is far beyond any real swarm).
@@ -47,13 +48,18 @@ impl Session {
         let Some(t) = self.torrents.get_mut(torrent.0) else {
             return;
         };
-        let expected = t
-            .info
-            .layout()
-            .piece(piece)
-            .and_then(|p| t.info.piece_hash_v1(p));
-        let ok = match digest {
-            Digest::Sha1(d) => expected == Some(d),
+        let Some(index) = t.info.layout().piece(piece) else {
+            return;
+        };
+        let ok = match super::v2::verdict(&t.info, t.v2.as_ref(), index, &digest) {
+            Verdict::Pass => true,
+            Verdict::Fail => false,
+            Verdict::Conflict { v1_ok } => {
+                t.pieces.remove(&piece);
+                t.picker.piece_failed(piece);
+                self.hybrid_conflict(now, torrent, piece, v1_ok);
+                return;
+            }
         };
         if let Some(buf) = t.pieces.get_mut(&piece) {
             buf.hash_ok = Some(ok);
@@ -140,6 +146,44 @@ impl Session {
         for ip in failed.guilty {
             self.ban(now, torrent, ip);
         }
+    }
+
+    /// A hybrid torrent's two views disagree about a piece (BEP 52 "Upgrade Path"): the
+    /// torrent is inconsistent, not the peer, so it stops in the error state with the reason.
+    pub(super) fn hybrid_conflict(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        piece: u32,
+        v1_ok: bool,
+    ) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        if t.error.is_some() {
+            return;
+        }
+        let (good, bad) = if v1_ok { ("v1", "v2") } else { ("v2", "v1") };
+        let file = t
+            .info
+            .layout()
+            .piece(piece)
+            .and_then(|p| super::v2::piece_file(&t.info, p))
+            .map(|(f, _)| f);
+        t.error = Some(StorageError {
+            file,
+            message: format!(
+                "hybrid torrent is inconsistent: piece {piece} matches its {good} hash but \
+                 not its {bad} hash (BEP 52)"
+            ),
+        });
+        self.outputs.push_back(Output::Event(Event::HybridConflict {
+            torrent,
+            piece,
+            v1_ok,
+        }));
+        self.close_torrent_conns(now, torrent, DisconnectReason::TorrentStopped);
+        self.note_state(torrent);
     }
 
     /// Bans `ip` from `torrent`: disconnects its connections and refuses it from now on.

@@ -183,7 +183,8 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
     }
     let info = Arc::new(plan.meta.info().clone());
     let add = add_resuming(Arc::clone(&info), &args.output, &plan.state_dir)
-        .with_trackers(plan.trackers.clone());
+        .with_trackers(plan.trackers.clone())
+        .with_piece_layers(plan.meta.piece_layers().to_vec());
     let torrent = client
         .add_torrent_with(add, args.output.clone())
         .map_err(transfer::add_failure)?;

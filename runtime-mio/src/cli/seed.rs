@@ -95,7 +95,8 @@ fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
     }
     let add = AddTorrent::new(info)
         .with_check(check)
-        .with_trackers(meta.trackers().to_vec());
+        .with_trackers(meta.trackers().to_vec())
+        .with_piece_layers(meta.piece_layers().to_vec());
     let torrent = client
         .add_torrent_with(add, args.data.clone())
         .map_err(transfer::add_failure)?;

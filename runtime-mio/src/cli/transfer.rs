@@ -139,13 +139,10 @@ pub(crate) fn load_torrent(arg: &str) -> Result<Metainfo, Failure> {
     Metainfo::from_bytes(&bytes).map_err(|e| Failure::bad_torrent(format!("{arg}: {e}")))
 }
 
-/// Why the session refused the torrent: exit 5 for what it cannot do yet (v2-only torrents),
-/// exit 2 otherwise.
+/// Why the session refused the torrent: exit 2 (a duplicate, or piece layers that do not
+/// match the torrent; v1, v2 and hybrid torrents are all supported).
 pub(crate) fn add_failure(error: bitshoal_core::session::AddError) -> Failure {
-    match error {
-        bitshoal_core::session::AddError::V2Unsupported => Failure::unsupported(error.to_string()),
-        e => Failure::bad_torrent(e.to_string()),
-    }
+    Failure::bad_torrent(error.to_string())
 }
 
 /// Parses a socket address flag.

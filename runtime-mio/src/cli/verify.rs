@@ -59,7 +59,9 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let info = Arc::new(meta.info().clone());
     let interrupt = transfer::interrupt_flag()?;
     let mut client: Client = transfer::start_client(None, None, None)?;
-    let add = AddTorrent::new(Arc::clone(&info)).with_check(CheckMode::Full);
+    let add = AddTorrent::new(Arc::clone(&info))
+        .with_piece_layers(meta.piece_layers().to_vec())
+        .with_check(CheckMode::Full);
     let torrent = client
         .add_torrent_with(add, args.data.clone())
         .map_err(transfer::add_failure)?;
