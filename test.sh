@@ -4,10 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the conformance tests use: libtorrent (via /usr/bin/python3) and the torrent
-# makers whose files the valid-torrent corpus is checked against, and opentracker (a real HTTP and
-# UDP tracker for the tracker interop tests).
-packages=(python3-libtorrent mktorrent transmission-cli opentracker)
+# Debian packages the conformance tests use: libtorrent (via /usr/bin/python3), Transmission and
+# aria2 (the real clients of the interop tests), mktorrent (a torrent maker whose files the
+# valid-torrent corpus is checked against), and opentracker (a real HTTP and UDP tracker).
+packages=(python3-libtorrent mktorrent transmission-cli aria2 opentracker)
 if [ "${BITSHOAL_SKIP_INSTALL:-0}" != 1 ]; then
   missing=()
   for p in "${packages[@]}"; do

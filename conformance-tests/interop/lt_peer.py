@@ -4,6 +4,9 @@
 Usage:
   lt_peer.py create SRC OUT.torrent [TRACKER]  -> writes a hybrid torrent (libtorrent pads every
                                                   file to a piece boundary); prints "CREATED"
+  lt_peer.py create-v1 SRC OUT.torrent [TRACKER]
+                                               -> the same as a v1-only torrent, still with BEP 47
+                                                  pad files (libtorrent's canonical_files)
   lt_peer.py run SPEC.json                     -> runs the torrents SPEC describes
 
 SPEC (JSON):
@@ -38,10 +41,14 @@ LOG_LINE = re.compile(r"(<==|==>) ([A-Z_]+) \[(.*)\]\s*$", re.S)
 CLIENT = re.compile(r"client: (.*?) \]")
 
 
-def create(src, out, tracker):
+def create(src, out, tracker, v1_only=False):
     fs = lt.file_storage()
     lt.add_files(fs, src)
-    ct = lt.create_torrent(fs, 32 * 1024)  # hybrid: v1 + v2, pad files
+    if v1_only:
+        flags = lt.create_torrent.v1_only | lt.create_torrent.canonical_files
+        ct = lt.create_torrent(fs, 32 * 1024, flags=flags)
+    else:
+        ct = lt.create_torrent(fs, 32 * 1024)  # hybrid: v1 + v2, pad files
     if tracker:
         ct.add_tracker(tracker)
     parent = src.rstrip("/").rsplit("/", 1)[0] if "/" in src.rstrip("/") else "."
@@ -158,8 +165,9 @@ def run(spec):
 
 
 def main():
-    if sys.argv[1] == "create":
-        create(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
+    if sys.argv[1] in ("create", "create-v1"):
+        tracker = sys.argv[4] if len(sys.argv) > 4 else None
+        create(sys.argv[2], sys.argv[3], tracker, v1_only=sys.argv[1] == "create-v1")
         return 0
     with open(sys.argv[2]) as f:
         return run(json.load(f))

@@ -823,3 +823,43 @@ fn status_reports_rates_during_a_transfer() {
     assert_eq!(up.state, TorrentState::Seeding);
     assert!(down.pieces_verified > 0 && down.pieces_failed == 0);
 }
+
+/// Pieces waiting for their digest count against the write cap: with a slow hasher and a small
+/// cap the download is held back (finished pieces cannot pile up in memory); without the cap
+/// the same hasher keeps up, its jobs overlapping.
+#[test]
+fn the_write_cap_also_holds_requests_back_while_hashing_is_slow() {
+    let seed = 93;
+    let took = |cap: u64| {
+        let mut sim = Sim::new(seed);
+        let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(1 << 20, 32 * 1024));
+        let src = sim.add_node(NodeConfig::default());
+        sim.seed_torrent(src, &torrent);
+        let dst = sim.add_node(NodeConfig {
+            session: Config {
+                max_disk_write_bytes: cap,
+                ..Config::default()
+            },
+            hash_latency: Duration::from_millis(100),
+            ..NodeConfig::default()
+        });
+        let t = sim.add_torrent(dst, &torrent);
+        let addr = sim.node(src).addr();
+        sim.connect(dst, t, addr).unwrap();
+        sim.run_until(|s| s.node(dst).is_finished(t), Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            sim.node(dst).disk().content(t).unwrap(),
+            &torrent.content[..],
+            "seed {seed}"
+        );
+        sim.now() - Instant::ZERO
+    };
+    let free = took(16 << 20);
+    let capped = took(64 * 1024);
+    // 32 pieces; capped, about two are hashed per 100 ms round; uncapped, all overlap.
+    assert!(
+        capped > free * 3 && capped > Duration::from_millis(600),
+        "seed {seed}: capped {capped:?}, free {free:?}"
+    );
+}

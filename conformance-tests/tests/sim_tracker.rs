@@ -540,6 +540,27 @@ fn pausing_announces_stopped_and_resuming_announces_started() {
     }
 }
 
+/// Pausing while the `started` announce is in flight drops it quietly: it is not a tracker
+/// failure.
+#[test]
+fn pausing_during_an_announce_reports_no_tracker_failure() {
+    let seed = 51;
+    let mut sim = Sim::new(seed);
+    let t = torrent(&mut sim);
+    let tracker = sim.add_tracker(TrackerConfig::default());
+    for url in [
+        sim.tracker(tracker).http_url(),
+        sim.tracker(tracker).udp_url(),
+    ] {
+        let node = sim.add_node(NodeConfig::default());
+        let id = sim.seed_torrent_with_trackers(node, &t, vec![vec![url.clone()]]);
+        sim.with_session(node, |s, now| s.pause(now, id)).unwrap();
+        sim.run_for(Duration::from_secs(300)).unwrap();
+        let events = tracker_events(&sim, node);
+        assert!(events.iter().all(|e| e.2), "seed {seed}: {url}: {events:?}");
+    }
+}
+
 #[test]
 fn a_storage_error_stops_the_announces() {
     let seed = 48;

@@ -26,10 +26,12 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/lt_peer.py")
 }
 
-/// Makes a hybrid torrent of `src` with libtorrent (it pads every file to a piece boundary).
-pub fn create(src: &Path, out: &Path, tracker: Option<&String>) {
+/// Makes a torrent of `src` with libtorrent: hybrid, or v1-only with `v1_only`; either way it
+/// pads every file to a piece boundary with BEP 47 pad files.
+pub fn create(src: &Path, out: &Path, tracker: Option<&String>, v1_only: bool) {
     let mut command = Command::new(PYTHON);
-    command.arg(script()).arg("create").arg(src).arg(out);
+    let verb = if v1_only { "create-v1" } else { "create" };
+    command.arg(script()).arg(verb).arg(src).arg(out);
     if let Some(t) = tracker {
         command.arg(t);
     }

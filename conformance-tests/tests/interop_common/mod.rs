@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bitshoal_conformance::interop::Opentracker;
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::create::Version;
-use bitshoal_core::id::{InfoHashes, TorrentId};
+use bitshoal_core::id::{ConnId, InfoHashes, TorrentId};
 use bitshoal_core::metainfo::{Info, Metainfo};
 use bitshoal_core::rng::Rng;
 use bitshoal_core::session::{AddTorrent, CheckMode, Config, Event};
@@ -45,6 +45,9 @@ pub enum Maker {
     Bitshoal(Version),
     /// libtorrent (`lt_peer.py create`): hybrid, with its own pad files.
     Libtorrent,
+    /// libtorrent (`lt_peer.py create-v1`): v1 only, still with BEP 47 pad files (which a
+    /// client that does not know them downloads as ordinary files of zeros).
+    LibtorrentV1Pads,
 }
 
 /// How the peers find each other.
@@ -156,9 +159,12 @@ impl Fixture {
                         .expect("torrent created");
                     fs::write(&path, &created.bytes).unwrap();
                 }
-                Maker::Libtorrent => {
-                    libtorrent::create(&data.join(&name), &path, trackers.first().map(|t| &t[0]))
-                }
+                Maker::Libtorrent | Maker::LibtorrentV1Pads => libtorrent::create(
+                    &data.join(&name),
+                    &path,
+                    trackers.first().map(|t| &t[0]),
+                    case.maker == Maker::LibtorrentV1Pads,
+                ),
             }
             let bytes = fs::read(&path).unwrap();
             let info = Arc::new(Metainfo::from_bytes(&bytes).unwrap().into_info());
@@ -319,6 +325,9 @@ pub struct Bitshoal {
     pub connected: HashMap<usize, Vec<SocketAddr>>,
     /// Connections that ended: (torrent index, reason as text).
     pub disconnected: Vec<(Option<usize>, String)>,
+    /// Payload totals per connection as last seen by [`Bitshoal::sample_peers`]: the peer's
+    /// client (BEP 20 peer-id prefix), bytes downloaded from it and uploaded to it.
+    pub per_conn: HashMap<ConnId, (String, u64, u64)>,
     next_dial: Instant,
 }
 
@@ -330,6 +339,7 @@ impl Bitshoal {
             jobs: Vec::new(),
             connected: HashMap::new(),
             disconnected: Vec::new(),
+            per_conn: HashMap::new(),
             next_dial: Instant::now(),
         }
     }
@@ -452,6 +462,29 @@ impl Bitshoal {
         jobs.iter().all(|&j| self.jobs[j].synced)
     }
 
+    /// Records the payload totals of every connection of every torrent now (a connection's
+    /// totals end with it, so call this every turn to keep them).
+    pub fn sample_peers(&mut self) {
+        for job in &self.jobs {
+            let now = bitshoal_core::time::Instant::ZERO; // rates are not read, only totals
+            for p in self.client.session().peers(now, job.id) {
+                let client = client_of(&p.peer_id.0);
+                let entry = self.per_conn.entry(p.conn).or_insert((client, 0, 0));
+                entry.1 = entry.1.max(p.downloaded);
+                entry.2 = entry.2.max(p.uploaded);
+            }
+        }
+    }
+
+    /// `(downloaded from, uploaded to)` peers whose client is `client` (see [`client_of`]),
+    /// over every connection [`Bitshoal::sample_peers`] saw.
+    pub fn traded_with(&self, client: &str) -> (u64, u64) {
+        self.per_conn
+            .values()
+            .filter(|(c, ..)| c == client)
+            .fold((0, 0), |(d, u), (_, down, up)| (d + down, u + up))
+    }
+
     /// Bytes bitshoal uploaded for torrent `job`.
     pub fn uploaded(&mut self, job: usize) -> u64 {
         let id = self.jobs[job].id;
@@ -486,6 +519,19 @@ impl Bitshoal {
             );
         }
     }
+}
+
+/// The client a peer id names, by its BEP 20 prefix: `libtorrent` (`-LT`), `aria2` (`A2-`),
+/// `transmission` (`-TR`), `bitshoal` (`-BS`), or the first 8 bytes as text.
+pub fn client_of(peer_id: &[u8; 20]) -> String {
+    let name = match &peer_id[..3] {
+        b"-LT" => "libtorrent",
+        b"A2-" => "aria2",
+        b"-TR" => "transmission",
+        b"-BS" => "bitshoal",
+        _ => return String::from_utf8_lossy(&peer_id[..8]).into_owned(),
+    };
+    name.to_string()
 }
 
 /// The info-hashes of a torrent as lower-case hex (for messages).

@@ -333,6 +333,16 @@ impl PeerConn {
         self.upload.per_second(now)
     }
 
+    /// Block payload bytes received on this connection.
+    pub(crate) fn downloaded_total(&self) -> u64 {
+        self.download.total()
+    }
+
+    /// Block payload bytes sent on this connection.
+    pub(crate) fn uploaded_total(&self) -> u64 {
+        self.upload.total()
+    }
+
     pub(crate) fn outstanding_count(&self) -> usize {
         self.outstanding.len()
     }

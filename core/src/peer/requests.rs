@@ -61,7 +61,6 @@ impl Rate {
     }
 
     /// All bytes ever counted.
-    #[allow(dead_code)] // read by statistics (issue 4)
     pub(super) fn total(&self) -> u64 {
         self.total
     }

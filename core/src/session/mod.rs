@@ -72,8 +72,9 @@ pub struct Config {
     pub download_rate_limit: u64,
     /// The most bytes of disk reads in flight; reads wait above it (back-pressure).
     pub max_disk_read_bytes: u64,
-    /// The most bytes of block writes in flight; no new blocks are requested above it
-    /// (back-pressure from a slow disk).
+    /// The most bytes of block writes in flight and of complete pieces waiting for their
+    /// digest; no new blocks are requested above it (back-pressure from a slow disk or a slow
+    /// hasher, and the bound on the memory downloads hold).
     pub max_disk_write_bytes: u64,
     /// The most bytes handed to a connection's socket and not yet flushed before we stop
     /// reading more blocks for it.
@@ -314,6 +315,10 @@ pub struct PeerInfo {
     pub upload_rate: u64,
     /// Our requests in flight to the peer.
     pub requests_outstanding: usize,
+    /// Block payload bytes received from the peer on this connection.
+    pub downloaded: u64,
+    /// Block payload bytes sent to the peer on this connection.
+    pub uploaded: u64,
 }
 
 #[derive(Debug)]
@@ -344,6 +349,8 @@ enum Job {
     Hash {
         torrent: TorrentId,
         piece: u32,
+        /// The piece's bytes, held until the digest is back (counted against the write cap).
+        length: u64,
     },
     /// Checking: a whole piece read from disk.
     CheckRead {
@@ -352,10 +359,7 @@ enum Job {
         length: u32,
     },
     /// Checking: the hash of a piece read from disk.
-    CheckHash {
-        torrent: TorrentId,
-        piece: u32,
-    },
+    CheckHash { torrent: TorrentId, piece: u32 },
 }
 
 impl Job {
@@ -385,7 +389,8 @@ impl Job {
 ///   the lifecycle ([`pause`](Self::pause), [`resume`](Self::resume); see [`TorrentState`]),
 ///   and the download policy: [`set_file_priority`](Self::set_file_priority),
 ///   [`set_sequential`](Self::set_sequential), [`set_piece_deadline`](Self::set_piece_deadline)
-///   (streaming), [`set_torrent_limits`](Self::set_torrent_limits);
+///   (streaming), [`set_torrent_limits`](Self::set_torrent_limits); trackers:
+///   [`scrape`](Self::scrape);
 /// - **out**: [`poll_output`](Self::poll_output) until it returns `None`, performing every
 ///   [`Output`] in order. This must happen after *every* in-call and command, before the
 ///   next one (debug builds assert it);
@@ -437,7 +442,8 @@ pub struct Session {
     jobs: HashMap<RequestId, Job>,
     next_request: u64,
     disk_read_bytes: u64,
-    /// Bytes of block writes in flight, and whether requests were held back by the cap.
+    /// Bytes of block writes in flight and of pieces being hashed, and whether requests were
+    /// held back by the cap.
     disk_write_bytes: u64,
     write_blocked: bool,
     /// The latest `now` given to `handle_input` / `handle_timeout` (for rates in getters).
@@ -582,6 +588,7 @@ impl Session {
                 Job::Read { request, .. } if !keep => freed_reads += u64::from(request.length),
                 Job::CheckRead { length, .. } if !keep => freed_reads += u64::from(*length),
                 Job::Write { length, .. } if !keep => freed_writes += u64::from(*length),
+                Job::Hash { length, .. } if !keep => freed_writes += *length,
                 _ => {}
             }
             keep
@@ -716,6 +723,8 @@ impl Session {
                     download_rate: p.download_rate(now),
                     upload_rate: p.upload_rate(now),
                     requests_outstanding: p.outstanding_count(),
+                    downloaded: p.downloaded_total(),
+                    uploaded: p.uploaded_total(),
                 })
             })
             .collect()
@@ -1290,9 +1299,21 @@ impl Session {
         }));
         if complete {
             let data: Vec<bytes::Bytes> = buf.blocks.iter().flatten().cloned().collect();
+            // A piece waiting for its digest is held in memory like a write in flight: it
+            // counts against the same cap, so a hasher slower than the network holds back
+            // requests instead of letting finished pieces pile up.
+            let length: u64 = data.iter().map(|b| b.len() as u64).sum();
+            self.disk_write_bytes += length;
             let req = RequestId(self.next_request);
             self.next_request += 1;
-            self.jobs.insert(req, Job::Hash { torrent, piece });
+            self.jobs.insert(
+                req,
+                Job::Hash {
+                    torrent,
+                    piece,
+                    length,
+                },
+            );
             self.outputs.push_back(Output::Hash(HashJob {
                 req,
                 algorithm: v2::algorithm(&t.info, block.piece),
@@ -1370,7 +1391,14 @@ impl Session {
 
     fn on_hashed(&mut self, now: Instant, req: RequestId, digest: Digest) {
         match self.jobs.remove(&req) {
-            Some(Job::Hash { torrent, piece }) => self.on_piece_hashed(now, torrent, piece, digest),
+            Some(Job::Hash {
+                torrent,
+                piece,
+                length,
+            }) => {
+                self.on_piece_hashed(now, torrent, piece, digest);
+                self.write_completed(now, length);
+            }
             Some(Job::CheckHash { torrent, piece }) => {
                 self.on_check_hashed(now, torrent, piece, digest);
             }

@@ -334,7 +334,17 @@ fn a_leecher_downloads_everything_from_a_seed() {
         .session
         .connect(pair.now, leech, Pair::addr(0))
         .unwrap();
-    pair.run(200);
+    // [seed uploaded, seed downloaded, leecher uploaded, leecher downloaded] per connection.
+    let mut counters = [0u64; 4];
+    pair.run_until(200, |p| {
+        for (n, t) in [(0, seed), (1, leech)] {
+            for info in p.nodes[n].session.peers(p.now, t) {
+                counters[2 * n] = counters[2 * n].max(info.uploaded);
+                counters[2 * n + 1] = counters[2 * n + 1].max(info.downloaded);
+            }
+        }
+        false
+    });
 
     assert!(
         pair.nodes[1].disk == data,
@@ -348,6 +358,12 @@ fn a_leecher_downloads_everything_from_a_seed() {
         pair.nodes[0].session.torrent_status(seed).unwrap().uploaded,
         data.len() as u64
     );
+    // The connections' own counters (sampled while they lasted: the leecher parts as it
+    // finishes, before its last blocks are sampled): every byte went over the one connection,
+    // one way.
+    let [seed_up, seed_down, leech_up, leech_down] = counters;
+    assert_eq!((seed_up, seed_down, leech_up), (data.len() as u64, 0, 0));
+    assert!(leech_down > 0 && leech_down <= seed_up, "{counters:?}");
     let verified = pair.nodes[1]
         .events
         .iter()

@@ -258,9 +258,12 @@ impl Session {
             let Some(t) = self.trackers.lists.get_mut(&torrent) else {
                 return;
             };
+            // While running, a cancel is the list giving up waiting (its own timeout, already
+            // backing the tracker off): tell the application. Otherwise the torrent stopped
+            // (paused, failed, removed) and the announce is simply dropped.
+            let timed_out = t.list.is_running();
             while let Some(id) = t.list.poll_cancel() {
-                // The list gave up waiting (its own timeout, already backing the tracker off):
-                // drop the transport and tell the application.
+                // Drop the transport.
                 let mut url = None;
                 self.trackers.http.retain(|_, (_, a, u)| {
                     if *a == id {
@@ -280,11 +283,13 @@ impl Session {
                         url = slot.announce.take().map(|(_, u)| u);
                     }
                 }
-                self.outputs.push_back(Output::Event(Event::TrackerFailed {
-                    torrent,
-                    url: url.unwrap_or_default(),
-                    error: TrackerError::TimedOut,
-                }));
+                if timed_out {
+                    self.outputs.push_back(Output::Event(Event::TrackerFailed {
+                        torrent,
+                        url: url.unwrap_or_default(),
+                        error: TrackerError::TimedOut,
+                    }));
+                }
             }
             let Some(t) = self.trackers.lists.get_mut(&torrent) else {
                 return;

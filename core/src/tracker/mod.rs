@@ -16,6 +16,10 @@
 //! - [`TrackerUrl`] tells an HTTP tracker from a UDP one and splits a UDP URL into host, port and
 //!   the BEP 41 URL data.
 //!
+//! Scrapes: the session's `Session::scrape` asks every tracker of a torrent, with
+//! [`scrape_url`] / [`parse_scrape_response`] over HTTP and [`UdpTrackerClient::scrape`] over
+//! UDP.
+//!
 //! How the session drives a torrent's trackers: it builds a [`TrackerList`] from the torrent's
 //! tiers, and whenever [`TrackerList::next_announce`] hands out an [`Announce`] it fills an
 //! [`AnnounceRequest`] (event and tracker id from the `Announce`) and sends it: over HTTP via the
@@ -112,7 +116,8 @@ impl fmt::Display for AnnounceEvent {
 /// What we tell a tracker in an announce (BEP 3; over UDP, BEP 15).
 ///
 /// `info_hash` is the v1 info-hash, or for a v2-only torrent the v2 hash truncated to 20 bytes
-/// (BEP 52); a hybrid torrent announces both, as two requests.
+/// (BEP 52). A hybrid torrent could announce both, as two requests; the session announces its
+/// v1 hash only for now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnnounceRequest {
     /// The torrent's 20-byte info-hash.
