@@ -663,7 +663,7 @@ pub fn lsd(data: &[u8]) {
 /// or not) exactly when the range is valid; every full-proof answer it gives verifies against
 /// the root; and whatever hashes the input supplies (raw, or the true answer with one hash
 /// overwritten) verify only if they are the true nodes: a peer cannot slip a wrong hash past
-/// [`merkle::verify_hashes`].
+/// [`merkle::verify_hashes`](bitshoal_core::merkle::verify_hashes).
 ///
 /// Input layout: byte 0 the leaf count, byte 1 the base layer, bytes 2-3 the index, byte 4 the
 /// length (high bit set: a power of two `1 << (b & 15)`, and the index is then taken as a
