@@ -202,9 +202,12 @@ pub fn wire(data: &[u8]) {
 /// A peer connection: arbitrary bytes after a valid handshake, fed to a [`Session`] through the
 /// simulator, never panic it or break a simulator invariant.
 ///
-/// Input layout: byte 0 picks the handshake's reserved bits and whether the node seeds; byte 1
-/// the number of cuts; the rest is the stream, sent in pieces cut at positions derived from it,
-/// with virtual time passing between pieces.
+/// Input layout: byte 0 picks the handshake's reserved bits, whether the node seeds, whether
+/// the node has the torrent from a magnet link only (bit 3: the connection runs before the
+/// metadata is known, BEP 9) and whether the fake first sends an extension handshake offering
+/// every extension the session speaks (bit 4: extended messages then reach PEX, ut_metadata,
+/// holepunch...); byte 1 the number of cuts; the rest is the stream, sent in pieces cut at
+/// positions derived from it, with virtual time passing between pieces.
 ///
 /// [`Session`]: bitshoal_core::session::Session
 pub fn peer(data: &[u8]) {
@@ -215,7 +218,13 @@ pub fn peer(data: &[u8]) {
     sim.set_step_cap(100_000);
     let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(5 * 16384 + 100, 16384));
     let node = sim.add_node(NodeConfig::default());
-    if mode & 1 == 0 {
+    if mode & 8 != 0 {
+        let magnet = bitshoal_core::magnet::Magnet::new(torrent.info.hashes());
+        let add = bitshoal_core::session::AddMagnet::new(magnet);
+        if let Err(e) = sim.with_session(node, |s, now| s.add_magnet(now, add)) {
+            panic!("a fresh magnet is accepted: {e}");
+        }
+    } else if mode & 1 == 0 {
         sim.seed_torrent(node, &torrent);
     } else {
         sim.add_torrent(node, &torrent);
@@ -233,6 +242,14 @@ pub fn peer(data: &[u8]) {
         .fake(fake)
         .handshake_for(&torrent.info.hashes(), reserved);
     sim.fake_send_handshake(fake, &hs);
+    if mode & 16 != 0 {
+        let mut ext = crate::sim::FakePeer::extended_handshake(
+            Some(torrent.info.raw().len() as u64),
+            bitshoal_core::ext::names::LOCAL_IDS,
+        );
+        ext.listen_port = Some(6881);
+        sim.fake_send(fake, &[ext.to_message()]);
+    }
     // Cut the stream into pieces; time passes between them.
     let pieces = usize::from(*cuts % 16) + 1;
     let step = stream.len().div_ceil(pieces).max(1);

@@ -353,6 +353,16 @@ pub enum Event {
         /// The new state.
         state: TorrentState,
     },
+    /// A magnet link's `info` dictionary arrived and matched the info-hash (BEP 9): the
+    /// torrent's files are known now ([`Session::torrent_info`](super::Session::torrent_info)),
+    /// its storage is opened ([`DiskCmd::Open`]) and it downloads as any other. Save `info` (the
+    /// exact bencoded dictionary) to make a `.torrent` of it.
+    MetadataReceived {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The verified, bencoded `info` dictionary.
+        info: Bytes,
+    },
     /// Checking the files on disk progressed (reported at each whole percent, and at the end).
     CheckingProgress {
         /// The torrent.

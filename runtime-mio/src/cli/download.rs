@@ -40,7 +40,9 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// Download a torrent from its trackers and the peers given.
 #[derive(Debug, Args)]
 pub(crate) struct DownloadArgs {
-    /// The .torrent file (magnet links are not supported yet).
+    /// The .torrent file, or a magnet link (`magnet:?xt=...`; BEP 9: the metadata comes from
+    /// the link's peers and trackers and any --peer, and is saved as
+    /// `DIR/.bitshoal/<info-hash>.torrent`).
     torrent: String,
     /// The directory the content goes under (as `DIR/<name>`).
     #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
@@ -108,8 +110,11 @@ struct Plan {
     dht: Option<bitshoal_core::session::DhtSettings>,
 }
 
-fn plan(args: &DownloadArgs) -> Result<Plan, Failure> {
-    let meta = transfer::load_torrent(&args.torrent)?;
+fn plan(args: &DownloadArgs, fetched: Option<Metainfo>) -> Result<Plan, Failure> {
+    let meta = match fetched {
+        Some(meta) => meta,
+        None => transfer::load_torrent(&args.torrent)?,
+    };
     let listen = transfer::parse_addr("--listen", &args.listen)?;
     let peers: Vec<SocketAddr> = args
         .peers
@@ -163,8 +168,17 @@ fn note(json: bool, value: serde_json::Value, text: &str) {
     }
 }
 
-fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
-    let plan = plan(&args)?;
+fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
+    // A magnet link (BEP 9): the metadata first, then as for a .torrent.
+    let fetched = super::magnet::resolve(
+        &args.torrent,
+        &mut args.peers,
+        &args.output,
+        &args.listen,
+        args.json,
+        args.timeout,
+    )?;
+    let plan = plan(&args, fetched)?;
     if plan.trackers.is_empty() && plan.peers.is_empty() && plan.dht.is_none() {
         return Err(Failure::unreachable(
             "the torrent has no trackers (that may be used) and no --peer was given: nowhere to \

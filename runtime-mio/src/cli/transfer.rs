@@ -10,7 +10,7 @@
 //! | 2 | the torrent file is missing or invalid |
 //! | 3 | nothing reachable (no tracker and every `--peer` failed), or `--timeout` passed |
 //! | 4 | a disk error (writing, syncing, disk full, `seed --trust-data`'s data missing) |
-//! | 5 | not supported yet (magnet links, v2-only torrents) |
+//! | 5 | not supported yet (v2-only torrents; `seed` of a magnet link) |
 //! | 6 | `verify` found bad or missing pieces |
 //! | 130 | interrupted by Ctrl-C before the download finished |
 //!
