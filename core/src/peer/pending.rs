@@ -82,6 +82,7 @@ impl PeerConn {
         while self.is_established() {
             let message = match self.framer.next(&mut self.recv) {
                 Ok(Some(message)) => message,
+                Ok(None) if self.refill() => continue,
                 Ok(None) => break,
                 Err(e) => {
                     let reason = DisconnectReason::Wire(e);
