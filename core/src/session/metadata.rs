@@ -160,6 +160,7 @@ impl Session {
             magnet.trackers().iter().map(|t| vec![t.clone()]).collect();
         tiers.extend(add.trackers);
         self.trackers_start(now, id, &tiers);
+        self.dht_torrent_added(now, id);
         for peer in magnet.peers() {
             if let PeerAddr::Ip(addr) = peer {
                 let _ = self.connect_inner(now, id, *addr);
@@ -684,6 +685,7 @@ impl Session {
             self.after_activity(now, conn);
         }
         self.ext_metadata_installed(now, torrent);
+        self.dht_metadata_installed(now, torrent);
         self.pump_torrent(now, torrent);
     }
 

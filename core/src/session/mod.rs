@@ -4,6 +4,7 @@
 
 pub(crate) mod checking;
 mod dht;
+mod dht_items;
 mod engine;
 mod ext;
 mod ext_more;
@@ -20,6 +21,7 @@ mod verify;
 
 pub use crate::picker::Priority;
 pub use dht::{DhtSettings, PUBLIC_ROUTERS};
+pub use dht_items::{MAX_PUBLISHED, REPUBLISH_INTERVAL};
 pub use engine::CommandError;
 pub use ext::{MAX_LEARNED, MIN_PEX_GAP, PEX_CHECK_INTERVAL};
 pub use ext_more::{MAX_HOLEPUNCH_CONNECTS, MAX_TEX_TRACKERS};
