@@ -87,3 +87,135 @@ fn a_download_finds_its_seed_through_the_dht_only() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(fs::read(out_dir.join("one.bin")).unwrap(), bytes);
 }
+
+/// The node id saved in a `dht.dat`.
+fn saved_id(path: &std::path::Path) -> [u8; 20] {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bitshoal_core::dht::DhtState::decode(&bytes).unwrap().id.0
+}
+
+#[test]
+fn a_magnet_with_only_a_bootstrap_node_downloads_and_both_ends_keep_their_node_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let data = dir.join("data");
+    fs::create_dir_all(&data).unwrap();
+    let mut bytes = vec![0u8; 150_000];
+    Rng::from_seed(47).fill(&mut bytes);
+    fs::write(data.join("two.bin"), &bytes).unwrap();
+    let options = CreateOptions {
+        version: Version::V1,
+        piece_length: Some(16 * 1024),
+        ..CreateOptions::default()
+    };
+    let created = create_torrent(&data.join("two.bin"), &options, |_, _| {}).unwrap();
+    let torrent = dir.join("t.torrent");
+    fs::write(&torrent, &created.bytes).unwrap();
+    let torrent = torrent.to_str().unwrap();
+    let magnet = format!("magnet:?xt=urn:btih:{}", created.info_hashes.v1().unwrap());
+    // A DHT of two nodes: another seed (of another torrent) as the bootstrap node, and
+    // the seed, which announces itself there.
+    let other = dir.join("other");
+    fs::create_dir_all(&other).unwrap();
+    fs::write(other.join("x.bin"), b"another torrent").unwrap();
+    let other_torrent = dir.join("other.torrent");
+    let made = create_torrent(&other.join("x.bin"), &options, |_, _| {}).unwrap();
+    fs::write(&other_torrent, &made.bytes).unwrap();
+    let router = Running::start(
+        &[
+            "seed",
+            other_torrent.to_str().unwrap(),
+            "--data",
+            other.to_str().unwrap(),
+            "--listen",
+            "127.0.0.56:0",
+            "--dht-bootstrap",
+            "127.0.0.57:9",
+            "--json",
+        ],
+        dir,
+    );
+    let addr = router.wait_event("started")["listen"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seed_args = [
+        "seed",
+        torrent,
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.54:0",
+        "--dht-bootstrap",
+        &addr,
+        "--json",
+    ];
+    let seed = Running::start(&seed_args, dir);
+    // Checked and joined (the two lines come in either order).
+    let (mut checked, mut joined) = (false, false);
+    seed.lines_until(|l| {
+        checked |= l["event"] == "checked";
+        joined |= l["event"] == "dht_bootstrapped" && l["nodes"].as_u64() >= Some(1);
+        checked && joined
+    });
+    // The magnet names no tracker and no peer: the DHT is the only way to the seed.
+    let out_dir = dir.join("out");
+    let download = |dir: &std::path::Path| {
+        bitshoal(
+            &[
+                "download",
+                &magnet,
+                "-o",
+                out_dir.to_str().unwrap(),
+                "--listen",
+                "127.0.0.55:0",
+                "--dht-bootstrap",
+                &addr,
+                "--json",
+                "--timeout",
+                "60",
+            ],
+            dir,
+        )
+    };
+    let out = download(dir);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stderr(&out),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(fs::read(out_dir.join("two.bin")).unwrap(), bytes);
+    let lines = common::cli::json_lines(&out);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "dht_lookup" && l["peers"].as_u64() >= Some(1)),
+        "a DHT lookup found the seed: {lines:?}"
+    );
+    // The node id and the bootstrap node's contact are saved beside the resume files.
+    let state = out_dir.join(".bitshoal").join("dht.dat");
+    let first = saved_id(&state);
+    let saved = bitshoal_core::dht::DhtState::decode(&fs::read(&state).unwrap()).unwrap();
+    assert!(
+        saved.nodes.iter().any(|n| n.addr.to_string() == addr),
+        "the bootstrap node is saved: {saved:?}"
+    );
+    // A second run starts with the same id (and finds everything there already).
+    let out = download(dir);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(saved_id(&state), first, "the node id survived the restart");
+
+    // The seed saves its own, in DATA/.bitshoal/dht.dat, and keeps it across a restart.
+    seed.interrupt();
+    assert_eq!(seed.exit_code(), 0);
+    let seed_state = data.join(".bitshoal").join("dht.dat");
+    let seed_id = saved_id(&seed_state);
+    assert_ne!(seed_id, first);
+    let seed = Running::start(&seed_args, dir);
+    seed.wait_event("checked");
+    seed.interrupt();
+    assert_eq!(seed.exit_code(), 0);
+    assert_eq!(saved_id(&seed_state), seed_id);
+}

@@ -146,7 +146,10 @@ fn plan(args: &DownloadArgs, fetched: Option<Metainfo>) -> Result<Plan, Failure>
     };
     let state_dir = transfer::state_dir(&args.output, info.name(), args.state_dir.as_deref())?;
     let reach = discovery.reach(&peers);
-    let dht = discovery.dht_settings();
+    let dht = super::dht_state::restore(
+        discovery.dht_settings(),
+        &super::dht_state::download_path(&args.output, args.state_dir.as_deref()),
+    );
     Ok(Plan {
         meta,
         listen,
@@ -170,6 +173,7 @@ fn note(json: bool, value: serde_json::Value, text: &str) {
 
 fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
     // A magnet link (BEP 9): the metadata first, then as for a .torrent.
+    let net = magnet_net(&args)?;
     let fetched = super::magnet::resolve(
         &args.torrent,
         &mut args.peers,
@@ -177,6 +181,7 @@ fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
         &args.listen,
         args.json,
         args.timeout,
+        &net,
     )?;
     let plan = plan(&args, fetched)?;
     if plan.trackers.is_empty() && plan.peers.is_empty() && plan.dht.is_none() {
@@ -235,7 +240,30 @@ fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
     if let Err(e) = client.save_resume(torrent, &run.state_dir) {
         progress.println(&format!("cannot save the resume file: {e}"));
     }
+    super::dht_state::save(&mut client, &net.dht_state);
     result
+}
+
+/// The network side of a magnet link's metadata client: the DHT (with its saved state) and
+/// the loopback rule, as for the download proper.
+fn magnet_net(args: &DownloadArgs) -> Result<super::magnet::Net, Failure> {
+    let listen = transfer::parse_addr("--listen", &args.listen)?;
+    // The --peer addresses and the link's x.pe peers may be reached.
+    let mut peers: Vec<SocketAddr> = args.peers.iter().filter_map(|p| p.parse().ok()).collect();
+    if let Ok(link) = bitshoal_core::magnet::Magnet::parse(&args.torrent) {
+        for p in link.peers() {
+            if let bitshoal_core::magnet::PeerAddr::Ip(addr) = p {
+                peers.push(*addr);
+            }
+        }
+    }
+    let discovery = args.discovery.plan(listen).map_err(Failure::other)?;
+    let dht_state = super::dht_state::download_path(&args.output, args.state_dir.as_deref());
+    Ok(super::magnet::Net {
+        dht: super::dht_state::restore(discovery.dht_settings(), &dht_state),
+        reach: discovery.reach(&peers),
+        dht_state,
+    })
 }
 
 /// Sets the torrent's file priorities, order and rate limits as the flags say.
