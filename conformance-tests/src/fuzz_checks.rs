@@ -203,12 +203,15 @@ pub fn wire(data: &[u8]) {
 /// A peer connection: arbitrary bytes after a valid handshake, fed to a [`Session`] through the
 /// simulator, never panic it or break a simulator invariant.
 ///
-/// Input layout: byte 0 picks the handshake's reserved bits, whether the node seeds (bit 0),
-/// and the torrent (bits 3-4: v1; v2-only; hybrid; v2-only with the leecher's piece layers
-/// withheld, so BEP 52 `hashes` answers are checked); byte 1 the number of cuts; the rest is
-/// the stream, sent in pieces cut at positions derived from it, with virtual time passing
-/// between pieces. Every run of 32 `R` bytes in the stream becomes the v2 file's `pieces root`,
-/// so hash requests and answers can name the real file.
+/// Input layout: byte 0 picks whether the node seeds (bit 0), the handshake's reserved bits
+/// (bits 1-2), the torrent (bits 3-4: v1; v2-only; hybrid; v2-only with the leecher's piece
+/// layers withheld, so BEP 52 `hashes` answers are checked), whether the node has the torrent
+/// from a magnet link only (bit 5: the connection runs before the metadata is known, BEP 9) and
+/// whether the fake first sends an extension handshake offering every extension the session
+/// speaks (bit 6: extended messages then reach PEX, ut_metadata, holepunch...); byte 1 the
+/// number of cuts; the rest is the stream, sent in pieces cut at positions derived from it, with
+/// virtual time passing between pieces. Every run of 32 `R` bytes in the stream becomes the v2
+/// file's `pieces root`, so hash requests and answers can name the real file.
 ///
 /// [`Session`]: bitshoal_core::session::Session
 pub fn peer(data: &[u8]) {
@@ -236,7 +239,13 @@ pub fn peer(data: &[u8]) {
         }
     };
     let node = sim.add_node(NodeConfig::default());
-    if mode & 1 == 0 {
+    if mode & 32 != 0 {
+        let magnet = bitshoal_core::magnet::Magnet::new(torrent.info.hashes());
+        let add = bitshoal_core::session::AddMagnet::new(magnet);
+        if let Err(e) = sim.with_session(node, |s, now| s.add_magnet(now, add)) {
+            panic!("a fresh magnet is accepted: {e}");
+        }
+    } else if mode & 1 == 0 {
         sim.seed_torrent(node, &torrent);
     } else if kind == 3 {
         let add = bitshoal_core::session::AddTorrent::new(torrent.info.clone());
@@ -281,6 +290,14 @@ pub fn peer(data: &[u8]) {
         .fake(fake)
         .handshake_for(&torrent.info.hashes(), reserved);
     sim.fake_send_handshake(fake, &hs);
+    if mode & 64 != 0 {
+        let mut ext = crate::sim::FakePeer::extended_handshake(
+            Some(torrent.info.raw().len() as u64),
+            bitshoal_core::ext::names::LOCAL_IDS,
+        );
+        ext.listen_port = Some(6881);
+        sim.fake_send(fake, &[ext.to_message()]);
+    }
     // Cut the stream into pieces; time passes between them.
     let pieces = usize::from(*cuts % 16) + 1;
     let step = stream.len().div_ceil(pieces).max(1);

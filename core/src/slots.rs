@@ -10,9 +10,13 @@ pub(crate) struct SlotKey {
 }
 
 /// Values in reusable slots; a key from an earlier occupant of a slot finds nothing.
+///
+/// A slot can also be *reserved* ([`Slots::reserve`]): its key is issued now and its value
+/// comes later ([`Slots::fill`]); until then lookups find nothing (a torrent whose metadata is
+/// still being fetched has an id but no torrent yet).
 #[derive(Debug)]
 pub(crate) struct Slots<T> {
-    slab: Slab<(u32, T)>,
+    slab: Slab<(u32, Option<T>)>,
     next_generation: u32,
 }
 
@@ -27,6 +31,39 @@ impl<T> Default for Slots<T> {
 
 impl<T> Slots<T> {
     pub(crate) fn insert(&mut self, value: T) -> SlotKey {
+        self.insert_slot(Some(value))
+    }
+
+    /// Issues a key whose value comes later with [`Slots::fill`]; until then lookups with it
+    /// find nothing. Free it with [`Slots::unreserve`] if the value never comes.
+    pub(crate) fn reserve(&mut self) -> SlotKey {
+        self.insert_slot(None)
+    }
+
+    /// Puts the value of a reserved key; returns `false` (dropping `value`) if `key` is not
+    /// reserved.
+    pub(crate) fn fill(&mut self, key: SlotKey, value: T) -> bool {
+        match self.slab.get_mut(key.slot as usize) {
+            Some((generation, slot @ None)) if *generation == key.generation => {
+                *slot = Some(value);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Frees a reserved key that was never filled; returns whether it was reserved.
+    pub(crate) fn unreserve(&mut self, key: SlotKey) -> bool {
+        match self.slab.get(key.slot as usize) {
+            Some((generation, None)) if *generation == key.generation => {
+                self.slab.remove(key.slot as usize);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn insert_slot(&mut self, value: Option<T>) -> SlotKey {
         // Generations are session-wide, so a key is never reissued until 2^32 inserts have
         // passed *and* the same slot comes round again.
         let generation = self.next_generation;
@@ -41,36 +78,38 @@ impl<T> Slots<T> {
 
     pub(crate) fn get(&self, key: SlotKey) -> Option<&T> {
         match self.slab.get(key.slot as usize) {
-            Some((generation, value)) if *generation == key.generation => Some(value),
+            Some((generation, value)) if *generation == key.generation => value.as_ref(),
             _ => None,
         }
     }
 
     pub(crate) fn get_mut(&mut self, key: SlotKey) -> Option<&mut T> {
         match self.slab.get_mut(key.slot as usize) {
-            Some((generation, value)) if *generation == key.generation => Some(value),
+            Some((generation, value)) if *generation == key.generation => value.as_mut(),
             _ => None,
         }
     }
 
     pub(crate) fn remove(&mut self, key: SlotKey) -> Option<T> {
         self.get(key)?;
-        Some(self.slab.remove(key.slot as usize).1)
+        self.slab.remove(key.slot as usize).1
     }
 
+    /// The number of values, reserved slots included.
     pub(crate) fn len(&self) -> usize {
         self.slab.len()
     }
 
+    /// Every value with its key (reserved slots are skipped).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (SlotKey, &T)> {
-        self.slab.iter().map(|(slot, (generation, value))| {
-            (
+        self.slab.iter().filter_map(|(slot, (generation, value))| {
+            Some((
                 SlotKey {
                     slot: slot as u32,
                     generation: *generation,
                 },
-                value,
-            )
+                value.as_ref()?,
+            ))
         })
     }
 }
@@ -90,5 +129,23 @@ mod tests {
         assert_eq!(slots.remove(a), None);
         assert_eq!(slots.get(b), Some(&"b"));
         assert_eq!(slots.len(), 1);
+    }
+
+    #[test]
+    fn reserved_keys_find_nothing_until_filled() {
+        let mut slots = Slots::default();
+        let r = slots.reserve();
+        let a = slots.insert("a");
+        assert_ne!(r.slot, a.slot, "a reserved slot is not handed out again");
+        assert_eq!(slots.get(r), None);
+        assert_eq!(slots.iter().count(), 1);
+        assert!(slots.fill(r, "r"));
+        assert!(!slots.fill(r, "again"), "a filled slot is not reserved");
+        assert_eq!(slots.get(r), Some(&"r"));
+        let u = slots.reserve();
+        assert!(slots.unreserve(u));
+        assert!(!slots.unreserve(u));
+        assert!(!slots.fill(u, "late"), "an unreserved key is stale");
+        assert_eq!(slots.len(), 2);
     }
 }

@@ -19,7 +19,7 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, CommandError, ConnectError, DiskCmd, Event, HashJob, Session,
+    AddError, AddMagnet, AddTorrent, CommandError, ConnectError, DiskCmd, Event, HashJob, Session,
     TorrentStatus,
 };
 use bitshoal_core::time::Instant;
@@ -146,6 +146,26 @@ impl Client {
         Ok(id)
     }
 
+    /// Adds a torrent from a magnet link (BEP 9; see `Session::add_magnet`): its metadata is
+    /// fetched from peers first ([`Event::MetadataReceived`]), then its content goes under
+    /// `download_dir` as for [`Self::add_torrent_with`].
+    pub fn add_magnet(
+        &mut self,
+        add: AddMagnet,
+        download_dir: PathBuf,
+    ) -> Result<TorrentId, AddError> {
+        let now = self.event_loop.now();
+        let id = self.roots.add_magnet(
+            self.event_loop.session(),
+            now,
+            self.pools.disk.storage(),
+            add,
+            download_dir,
+        )?;
+        self.event_loop.dispatch(&mut self.pools);
+        Ok(id)
+    }
+
     /// Runs a session command at the loop's clock and performs what it produced (see
     /// [`TorrentClient::command`]).
     pub fn command<R>(&mut self, f: impl FnOnce(&mut Session, Instant) -> R) -> R {
@@ -217,6 +237,7 @@ impl Client {
             if let Event::TorrentFinished { torrent } = event {
                 self.pools.disk.finish(torrent);
             }
+            self.roots.on_event(self.event_loop.session(), &event);
             out.push(ClientEvent::Session(event));
         }
         while let Ok(completion) = self.side.try_recv() {
@@ -251,6 +272,10 @@ impl TorrentClient for Client {
 
     fn command<R>(&mut self, f: impl FnOnce(&mut Session, Instant) -> R) -> R {
         self.command(f)
+    }
+
+    fn add_magnet(&mut self, add: AddMagnet, download_dir: PathBuf) -> Result<TorrentId, AddError> {
+        self.add_magnet(add, download_dir)
     }
 
     fn view(&mut self) -> &Session {

@@ -1,6 +1,7 @@
 //! `bitshoal download` and `bitshoal seed` end to end on 127.0.0.1: a download from a seed
 //! given with `--peer` (an in-process client, then the `seed` command), and each documented
-//! exit code (2 bad torrent, 3 nothing reachable, 4 disk, 5 magnet, 130 Ctrl-C).
+//! exit code (2 bad torrent, 3 nothing reachable, 4 disk, 130 Ctrl-C), and a magnet link (BEP 9)
+//! fetched from its `x.pe` peer.
 
 mod common;
 
@@ -90,14 +91,72 @@ fn ctrl_c_before_the_download_is_done_exits_130() {
 }
 
 #[test]
-fn magnet_links_are_refused_with_their_own_exit_code() {
+fn download_of_a_magnet_link_fetches_the_metadata_from_its_peer() {
+    let payload = Payload::new(6, Vec::new());
+    let seed = SeedThread::start(&payload, false, 16);
+    let out_dir = payload.dir.path().join("out");
+    let hash = payload.info.hashes().v1().unwrap();
+    // BEP 9: the metadata comes from the x.pe peer, then the content.
+    let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=payload&x.pe={}", seed.addr);
+    let out = bitshoal(
+        &[
+            "download",
+            &magnet,
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+            "--timeout",
+            "100",
+        ],
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    payload.assert_copied_to(&out_dir);
+    let lines = json_lines(&out);
+    let events: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
+    assert_eq!(events.first(), Some(&"metadata_received"), "{events:?}");
+    // The metadata is kept as a .torrent, byte for byte the seed's info dictionary.
+    let saved = out_dir.join(format!(".bitshoal/{hash}.torrent"));
+    assert_eq!(lines[0]["path"], saved.display().to_string());
+    let saved = std::fs::read(&saved).unwrap();
+    let raw = payload.info.raw();
+    assert!(saved.starts_with(b"d4:info") && saved.ends_with(b"e"));
+    assert_eq!(&saved[7..saved.len() - 1], &raw[..]);
+    let started = lines.iter().find(|l| l["event"] == "started").unwrap();
+    assert_eq!(started["info_hash_v1"], hash.to_string());
+    let pieces = payload.info.layout().piece_count() as usize;
+    let verified = events.iter().filter(|e| **e == "piece_verified").count();
+    assert_eq!(verified, pieces);
+    assert_eq!(lines.last().unwrap()["code"], 0);
+}
+
+#[test]
+fn a_magnet_link_with_nobody_to_ask_exits_3() {
     let dir = tempfile::tempdir().unwrap();
-    let magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
-    let out = bitshoal(&["download", magnet, "--listen", "127.0.0.1:0"], dir.path());
-    assert_eq!(out.status.code(), Some(5));
-    let err = stderr(&out);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("magnet links need BEP 9 metadata download, not implemented yet"));
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let magnet =
+        format!("magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&x.pe={closed}");
+    let out = bitshoal(
+        &["download", &magnet, "--listen", "127.0.0.1:0"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no peer reachable"));
+    let out = bitshoal(
+        &[
+            "download",
+            "magnet:?xt=urn:btih:nothex",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 #[test]

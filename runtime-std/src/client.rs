@@ -23,8 +23,8 @@ use bitshoal_core::id::{ConnId, RequestId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::resume::ResumeData;
 use bitshoal_core::session::{
-    AddError, AddTorrent, CheckMode, CommandError, Config, ConnectError, Event, HttpReply, Input,
-    Session, StorageError, TorrentStatus,
+    AddError, AddMagnet, AddTorrent, CheckMode, CommandError, Config, ConnectError, Event,
+    HttpReply, Input, Session, StorageError, TorrentStatus,
 };
 use bitshoal_core::time::Instant;
 
@@ -246,9 +246,39 @@ pub fn add_resuming(info: Arc<Info>, download_dir: &Path, state_dir: &Path) -> A
 #[derive(Debug, Default)]
 pub struct TorrentRoots {
     roots: HashMap<TorrentId, (PathBuf, Arc<Info>)>,
+    /// Download directories of magnet torrents still fetching their metadata (BEP 9).
+    magnets: HashMap<TorrentId, PathBuf>,
 }
 
 impl TorrentRoots {
+    /// Adds a magnet link to `session` at `now` (see `Session::add_magnet`), its content to go
+    /// under `download_dir` once the metadata is in; names that directory to `storage` for the
+    /// torrent's later `DiskCmd::Open`. The caller drains and performs the outputs afterwards.
+    pub fn add_magnet(
+        &mut self,
+        session: &mut Session,
+        now: Instant,
+        storage: &Storage,
+        add: AddMagnet,
+        download_dir: PathBuf,
+    ) -> Result<TorrentId, AddError> {
+        let id = session.add_magnet(now, add)?;
+        storage.register(id, download_dir.clone());
+        self.magnets.insert(id, download_dir);
+        Ok(id)
+    }
+
+    /// Notes what an event changes: a magnet torrent's files are known once its metadata
+    /// arrived (for resume data).
+    pub fn on_event(&mut self, session: &Session, event: &Event) {
+        if let Event::MetadataReceived { torrent, .. } = event {
+            let info = session.torrent_info(*torrent);
+            if let (Some(dir), Some(info)) = (self.magnets.remove(torrent), info) {
+                self.roots.insert(*torrent, (dir, info));
+            }
+        }
+    }
+
     /// Adds `add` to `session` at `now`, its content under `download_dir` as the torrent lays
     /// it out, and names that directory to `storage` before the torrent's `DiskCmd::Open` is
     /// prepared. The caller drains and performs the session's outputs afterwards.
@@ -322,6 +352,10 @@ pub trait TorrentClient: Sized {
     /// performs what it produced. Every command not given its own method goes through here:
     /// `client.command(|s, now| s.set_sequential(now, torrent, true))`.
     fn command<R>(&mut self, f: impl FnOnce(&mut Session, Instant) -> R) -> R;
+
+    /// Adds a torrent from a magnet link (BEP 9): its metadata is fetched from peers first
+    /// (`Event::MetadataReceived`), then its content goes under `download_dir`.
+    fn add_magnet(&mut self, add: AddMagnet, download_dir: PathBuf) -> Result<TorrentId, AddError>;
 
     /// The session, for queries (`torrent_status`, `have`, `file_progress`...).
     fn view(&mut self) -> &Session;

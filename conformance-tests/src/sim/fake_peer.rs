@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 
+use bitshoal_core::ext::{names, MetadataMessage};
 use bitshoal_core::id::{InfoHashes, PeerId};
 use bitshoal_core::time::Instant;
 use bitshoal_core::wire::{
-    BlockRequest, Decoded, Framer, Handshake, Message, Reserved, WireError, WireLimits,
+    BlockRequest, Decoded, ExtendedHandshake, Framer, Handshake, Message, Reserved, WireError,
+    WireLimits,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -50,6 +52,23 @@ pub(crate) struct Serve {
     pub(crate) corrupt: bool,
 }
 
+/// The extended message id under which a fake peer receives `ut_metadata` (BEP 9), as its
+/// extension handshakes from [`FakePeer::extended_handshake`] say.
+pub const FAKE_UT_METADATA: u8 = 3;
+
+/// How a fake peer answers `ut_metadata` requests (see [`FakePeer::serve_metadata`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetadataServe {
+    /// With the right piece.
+    Honest,
+    /// With the right piece, one byte flipped (a liar the hash check catches).
+    Corrupt,
+    /// With the right piece but this `total_size`.
+    WrongTotalSize(u64),
+    /// With a reject.
+    Reject,
+}
+
 /// A peer under the test's control: it sends whatever bytes the test gives it (see
 /// [`Sim::fake_send`](super::Sim::fake_send) and friends) and records what it receives, decoded
 /// with the wire codec.
@@ -73,6 +92,11 @@ pub struct FakePeer {
     /// Bytes sent in answer to the node's handshake (see [`FakePeer::greet_as_seed`]).
     greeting: Option<Bytes>,
     blocks_sent: u64,
+    /// The `info` dictionary it serves over `ut_metadata`, and how.
+    metadata: Option<(Bytes, MetadataServe)>,
+    /// The node's extension handshake, once received.
+    remote_extended: Option<ExtendedHandshake>,
+    metadata_requests: u32,
 }
 
 impl FakePeer {
@@ -94,6 +118,9 @@ impl FakePeer {
             serve: None,
             greeting: None,
             blocks_sent: 0,
+            metadata: None,
+            remote_extended: None,
+            metadata_requests: 0,
         }
     }
 
@@ -205,6 +232,58 @@ impl FakePeer {
         self.greeting = Some(buf.freeze());
     }
 
+    /// An extension handshake offering `ut_metadata` under [`FAKE_UT_METADATA`] (and any
+    /// `more` extensions), announcing `metadata_size`.
+    pub fn extended_handshake(
+        metadata_size: Option<u64>,
+        more: &[(&[u8], u8)],
+    ) -> ExtendedHandshake {
+        let mut ext = ExtendedHandshake {
+            metadata_size,
+            ..ExtendedHandshake::default()
+        };
+        ext.extensions
+            .insert(names::UT_METADATA.to_vec(), FAKE_UT_METADATA);
+        for (name, id) in more {
+            ext.extensions.insert(name.to_vec(), *id);
+        }
+        ext
+    }
+
+    /// Answers the node's handshake, when it arrives, with its own handshake (BEP 6 and BEP 10
+    /// bits), the extension handshake `extended`, then `after` (say `have all`, `unchoke`).
+    pub fn greet_with(
+        &mut self,
+        hashes: &InfoHashes,
+        extended: &ExtendedHandshake,
+        after: &[Message],
+    ) {
+        let mut buf = BytesMut::new();
+        self.handshake_for(hashes, Reserved::FAST.union(Reserved::EXTENSION_PROTOCOL))
+            .encode(&mut buf);
+        let _ = extended.to_message().encode(&mut buf);
+        for m in after {
+            let _ = m.encode(&mut buf);
+        }
+        self.greeting = Some(buf.freeze());
+    }
+
+    /// Answers every `ut_metadata` request from now on from `info` (the bencoded `info`
+    /// dictionary), as `how` says.
+    pub fn serve_metadata(&mut self, info: Bytes, how: MetadataServe) {
+        self.metadata = Some((info, how));
+    }
+
+    /// How many `ut_metadata` messages it received.
+    pub fn metadata_requests(&self) -> u32 {
+        self.metadata_requests
+    }
+
+    /// The node's extension handshake, once received.
+    pub fn remote_extended(&self) -> Option<&ExtendedHandshake> {
+        self.remote_extended.as_ref()
+    }
+
     /// Blocks sent in answer to requests.
     pub fn blocks_sent(&self) -> u64 {
         self.blocks_sent
@@ -257,6 +336,16 @@ impl FakePeer {
                             self.blocks_sent += 1;
                         }
                     }
+                    if let Message::Extended { id, payload } = &message {
+                        if *id == ExtendedHandshake::ID {
+                            self.remote_extended = ExtendedHandshake::decode(payload).ok();
+                        } else if *id == FAKE_UT_METADATA {
+                            self.metadata_requests += 1;
+                            if let Some(reply) = self.metadata_reply(payload) {
+                                replies.push(reply);
+                            }
+                        }
+                    }
                     self.received.push((now, message));
                 }
                 Ok(None) => break,
@@ -272,5 +361,40 @@ impl FakePeer {
             }
         }
         out
+    }
+
+    /// The answer to a `ut_metadata` request, as [`FakePeer::serve_metadata`] set up.
+    fn metadata_reply(&self, payload: &Bytes) -> Option<Message> {
+        let (info, how) = self.metadata.as_ref()?;
+        let remote_id = self
+            .remote_extended
+            .as_ref()?
+            .extension_id(names::UT_METADATA)?;
+        let MetadataMessage::Request { piece } = MetadataMessage::decode(payload).ok()? else {
+            return None;
+        };
+        let size = bitshoal_core::ext::METADATA_PIECE_SIZE;
+        let start = piece as usize * size;
+        let reply = if start >= info.len() || *how == MetadataServe::Reject {
+            MetadataMessage::Reject { piece }
+        } else {
+            let mut data = BytesMut::from(&info[start..(start + size).min(info.len())]);
+            if *how == MetadataServe::Corrupt {
+                data[0] ^= 0xff;
+            }
+            let total_size = match how {
+                MetadataServe::WrongTotalSize(n) => *n,
+                _ => info.len() as u64,
+            };
+            MetadataMessage::Data {
+                piece,
+                total_size,
+                data: data.freeze(),
+            }
+        };
+        Some(Message::Extended {
+            id: remote_id,
+            payload: reply.to_payload(),
+        })
     }
 }

@@ -46,7 +46,7 @@ mod torrent;
 mod tracker;
 
 pub use disk::MemDisk;
-pub use fake_peer::{FakeConfig, FakePeer};
+pub use fake_peer::{FakeConfig, FakePeer, MetadataServe, FAKE_UT_METADATA};
 pub use net::{HostRef, LinkProfile};
 pub use swarm::{Swarm, SwarmBuilder, SwarmNode};
 pub use torrent::{TestTorrent, TorrentSpec};
@@ -96,7 +96,15 @@ pub struct NodeConfig {
     pub hash_latency: Duration,
     /// A fixed listening address instead of the next free one (loopback only).
     pub addr: Option<SocketAddr>,
+    /// Behind a NAT: connections to the node are refused unless it dialled the connecting
+    /// host's address within [`NAT_PINHOLE`] (its own attempt opened a pinhole), as a NAT
+    /// without port forwarding does (BEP 55 holepunching gets through it).
+    pub no_incoming: bool,
 }
+
+/// How long a NAT'd node's outgoing attempt keeps the way open for the other host to dial
+/// it back (see [`NodeConfig::no_incoming`]).
+pub const NAT_PINHOLE: Duration = Duration::from_secs(60);
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -106,6 +114,7 @@ impl Default for NodeConfig {
             disk_latency: Duration::from_micros(100),
             hash_latency: Duration::ZERO,
             addr: None,
+            no_incoming: false,
         }
     }
 }
@@ -125,6 +134,8 @@ pub struct SimNode {
     dead: BTreeSet<ConnId>,
     /// Pieces each torrent had at the last check: the count never goes down.
     have_counts: BTreeMap<TorrentId, u32>,
+    /// Behind a NAT ([`NodeConfig::no_incoming`]): the IPs it dialled, and when.
+    pinholes: Option<BTreeMap<IpAddr, Instant>>,
     /// Every HTTP request, name lookup and datagram the node sent (see `tracker`).
     pub(crate) network: Vec<(Instant, NetworkRequest)>,
 }
@@ -448,6 +459,7 @@ impl Sim {
             armed: None,
             dead: BTreeSet::new(),
             have_counts: BTreeMap::new(),
+            pinholes: config.no_incoming.then(BTreeMap::new),
             network: Vec::new(),
         };
         let h = self.add_host(addr, config.link, HostKind::Node(Box::new(node)));
@@ -515,6 +527,9 @@ impl Sim {
     ) -> R {
         let now = self.now;
         let r = command(&mut self.node_mut(node.0).session, now);
+        // A command may forget pieces on purpose (a file lost, BEP 54): the invariant that
+        // counts never go down holds for network input, not for the application's commands.
+        self.node_mut(node.0).have_counts.clear();
         self.drain(node.0);
         r
     }
@@ -817,7 +832,15 @@ impl Sim {
         }
         // The connecting side's address as the listener sees it: its IP, an ephemeral port.
         let seen = SocketAddr::new(self.hosts[from].addr.ip(), 40_000 + (pipe % 20_000) as u16);
+        let from_ip = self.hosts[from].addr.ip();
         let accepted = match &mut self.hosts[to].kind {
+            HostKind::Node(n)
+                if n.pinholes
+                    .as_ref()
+                    .is_some_and(|p| p.get(&from_ip).is_none_or(|at| now > *at + NAT_PINHOLE)) =>
+            {
+                false // behind a NAT, no pinhole for that host
+            }
             HostKind::Node(n) => match n.session.accept(now, seen) {
                 Ok(conn) => {
                     self.pipes[pipe].ends[1].conn = Some(conn);

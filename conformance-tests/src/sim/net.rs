@@ -124,6 +124,13 @@ impl Sim {
         conn: Option<ConnId>,
         addr: std::net::SocketAddr,
     ) -> Option<usize> {
+        // A NAT'd node's attempt opens a pinhole for the host it dials (NodeConfig::no_incoming).
+        let now = self.now;
+        if let super::HostKind::Node(n) = &mut self.hosts[from].kind {
+            if let Some(p) = n.pinholes.as_mut() {
+                p.insert(addr.ip(), now);
+            }
+        }
         let listener = self.listeners.get(&addr).copied();
         let Some(to) = listener.filter(|&to| to != from) else {
             // Nobody listens: a refusal comes back after a round trip.

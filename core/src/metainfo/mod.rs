@@ -128,6 +128,31 @@ impl Metainfo {
         })
     }
 
+    /// A torrent made of an `info` dictionary alone (fetched from peers, BEP 9) and tracker
+    /// tiers. A v2 or hybrid torrent made this way has no piece layers ([`Metainfo::piece_layer`]
+    /// is `None`): BEP 52 peers serve them on request.
+    pub fn from_info(info: Info, trackers: Vec<Vec<String>>) -> Self {
+        let files = info.files().len();
+        let similar = info.similar().to_vec();
+        let collections = info.collections().to_vec();
+        Self {
+            piece_layers: match info.version() {
+                Version::V1 => Vec::new(),
+                Version::V2 | Version::Hybrid => vec![None; files],
+            },
+            info,
+            trackers,
+            url_list: Vec::new(),
+            http_seeds: Vec::new(),
+            nodes: Vec::new(),
+            similar,
+            collections,
+            comment: None,
+            created_by: None,
+            creation_date: None,
+        }
+    }
+
     /// The validated `info` dictionary.
     pub fn info(&self) -> &Info {
         &self.info

@@ -19,6 +19,7 @@
 //! - nothing is queued for sending after `Closed`;
 //! - the peer's bitfield, once known, has the torrent's piece count.
 
+mod pending;
 mod reason;
 mod requests;
 
@@ -130,6 +131,8 @@ pub(crate) enum PeerEvent {
     Hashes { request: HashRequest, hashes: Bytes },
     /// The peer will not answer a hash request of ours (BEP 52).
     HashReject(HashRequest),
+    /// The peer sent (or updated) its BEP 10 extension handshake: see [`PeerConn::remote`].
+    ExtendedHandshake,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,6 +212,9 @@ pub(crate) struct PeerConn {
 
     /// Small messages not yet handed to the runtime; coalesced into one send.
     send_buf: BytesMut,
+    /// What the peer said about its pieces while the torrent's metadata is unknown (BEP 9);
+    /// `None` once it is known (see `pending`).
+    pending: Option<pending::PendingPieces>,
     /// Sends ready for the runtime, in order: a head and, for a piece, its block.
     sends: VecDeque<(Bytes, Option<Bytes>)>,
     events: VecDeque<PeerEvent>,
@@ -261,6 +267,7 @@ impl PeerConn {
             last_sent: now,
             last_block: now,
             send_buf: BytesMut::new(),
+            pending: None,
             sends: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -945,21 +952,7 @@ impl PeerConn {
                     }
                 }
             }
-            Message::Extended { id, payload } => {
-                if !self.shared.contains(Reserved::EXTENSION_PROTOCOL) {
-                    return violation(Violation::ExtensionNotNegotiated);
-                }
-                if id == ExtendedHandshake::ID {
-                    // BEP 10: a bad extension handshake is ignored, not fatal.
-                    if let Ok(ext) = ExtendedHandshake::decode(&payload) {
-                        if let Some(remote) = self.remote.as_mut() {
-                            remote.extended = Some(ext);
-                        }
-                    }
-                } else {
-                    self.events.push_back(PeerEvent::Extended { id, payload });
-                }
-            }
+            Message::Extended { id, payload } => self.on_extended(id, payload)?,
             // BEP 52: the session answers and checks hashes (it holds the trees).
             Message::HashRequest(r) => self.events.push_back(PeerEvent::HashRequest(r)),
             Message::Hashes { request, hashes } => {
@@ -970,6 +963,73 @@ impl PeerConn {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A BEP 10 extended message: the handshake is kept, others go to the session.
+    fn on_extended(&mut self, id: u8, payload: Bytes) -> Result<(), DisconnectReason> {
+        if !self.shared.contains(Reserved::EXTENSION_PROTOCOL) {
+            return Err(DisconnectReason::Violation(
+                Violation::ExtensionNotNegotiated,
+            ));
+        }
+        if id == ExtendedHandshake::ID {
+            // BEP 10: a bad extension handshake is ignored, not fatal.
+            if let Ok(ext) = ExtendedHandshake::decode(&payload) {
+                if let Some(remote) = self.remote.as_mut() {
+                    remote.extended = Some(ext);
+                    self.events.push_back(PeerEvent::ExtendedHandshake);
+                }
+            }
+        } else {
+            self.events.push_back(PeerEvent::Extended { id, payload });
+        }
+        Ok(())
+    }
+
+    /// Sends a BEP 10 extended message under the id the peer assigned to the extension
+    /// (`remote_id`), if the extension protocol was negotiated. `body` follows `payload`
+    /// (a ut_metadata piece).
+    pub(crate) fn send_extended(&mut self, remote_id: u8, payload: &[u8], body: Option<&[u8]>) {
+        if !self.is_established() || !self.shared.contains(Reserved::EXTENSION_PROTOCOL) {
+            return;
+        }
+        let mut bytes = Vec::with_capacity(payload.len() + body.map_or(0, <[u8]>::len));
+        bytes.extend_from_slice(payload);
+        if let Some(body) = body {
+            bytes.extend_from_slice(body);
+        }
+        self.queue(&Message::Extended {
+            id: remote_id,
+            payload: Bytes::from(bytes),
+        });
+    }
+
+    /// The id the peer assigned to extension `name` in its extension handshake, if any.
+    pub(crate) fn remote_extension(&self, name: &[u8]) -> Option<u8> {
+        self.remote.as_ref()?.extended.as_ref()?.extension_id(name)
+    }
+
+    /// The peer no longer has `piece` (BEP 54 `lt_donthave`); returns whether it had it.
+    pub(crate) fn forget_piece(&mut self, piece: u32) -> bool {
+        let Some(has) = self
+            .peer_has
+            .as_ref()
+            .filter(|h| piece < h.len() && h.get(piece))
+        else {
+            return false;
+        };
+        let mut new = has.clone();
+        new.set(piece, false);
+        self.replace_bitfield(new);
+        true
+    }
+
+    /// The peer said whether it only uploads (BEP 21 `upload_only` message), after its
+    /// extension handshake.
+    pub(crate) fn set_remote_upload_only(&mut self, upload_only: bool) {
+        if let Some(ext) = self.remote.as_mut().and_then(|r| r.extended.as_mut()) {
+            ext.upload_only = upload_only;
+        }
     }
 
     /// Adds the pieces of a repeated bitfield as if each came in a have message.

@@ -66,6 +66,8 @@ pub enum Violation {
     ExtensionNotNegotiated,
     /// Far more BEP 52 hash requests than any download needs.
     HashRequestFlood,
+    /// Metadata (BEP 9) of the wrong size or length, or that failed verification.
+    BadMetadata,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -116,6 +118,7 @@ impl fmt::Display for Violation {
             ),
             Self::ExtensionNotNegotiated => f.write_str("extended message without BEP 10"),
             Self::HashRequestFlood => f.write_str("too many hash requests"),
+            Self::BadMetadata => f.write_str("metadata of the wrong size or that failed its hash"),
         }
     }
 }

@@ -625,6 +625,25 @@ impl<P: Copy + Eq> Picker<P> {
         freed
     }
 
+    /// A piece we had is gone (its file was deleted or damaged): it is wanted again as if
+    /// never downloaded (BEP 54 `lt_donthave` tells peers).
+    pub fn piece_lost(&mut self, piece: u32) {
+        let i = piece as usize;
+        if self.state.get(i) != Some(&State::Have) {
+            return;
+        }
+        self.state[i] = State::Free;
+        self.unneeded.set(piece, self.priority[i] == Priority::Skip);
+        if let Some(level) = self.priority[i].level() {
+            self.lists
+                .insert(piece, level, self.peer_count[i], &mut self.rng);
+        }
+        if self.priority[i] != Priority::Skip {
+            self.wanted_left += 1;
+        }
+        self.seq_cursor = self.seq_cursor.min(piece);
+    }
+
     /// Smart ban: a block received for a piece still in progress came from a peer convicted
     /// of sending bad data: it becomes free again, to be downloaded from someone else (else an
     /// honest peer completing the piece would fail it again). Returns whether the block was

@@ -50,6 +50,9 @@ pub enum TorrentState {
     Seeding,
     /// Stopped by [`Session::pause`]: no connections, nothing transferred.
     Paused,
+    /// A magnet link's torrent fetching its `info` dictionary from peers (BEP 9); nothing is
+    /// known about its files yet.
+    FetchingMetadata,
     /// Stopped by a storage failure (disk full, permission denied, a file vanished); the
     /// reason is the runtime's. [`Session::resume`] clears it and tries again.
     Error(StorageError),
@@ -62,6 +65,7 @@ impl fmt::Display for TorrentState {
             Self::Downloading => f.write_str("downloading"),
             Self::Seeding => f.write_str("seeding"),
             Self::Paused => f.write_str("paused"),
+            Self::FetchingMetadata => f.write_str("fetching metadata"),
             Self::Error(e) => write!(f, "error: {e}"),
         }
     }
@@ -192,7 +196,10 @@ impl Session {
 
     /// A torrent's state, or `None` for an unknown id.
     pub fn torrent_state(&self, torrent: TorrentId) -> Option<TorrentState> {
-        self.torrents.get(torrent.0).map(Torrent::state)
+        match self.torrents.get(torrent.0) {
+            Some(t) => Some(t.state()),
+            None => self.magnet_state(torrent),
+        }
     }
 
     /// Bytes of verified pieces per file, by file index (pad files are always 0): a file is
@@ -268,6 +275,8 @@ impl Session {
         let state = t.state();
         self.outputs
             .push_back(Output::Event(Event::StateChanged { torrent, state }));
+        // BEP 21: peers hear whether we only upload now.
+        self.ext_state_changed(self.clock, torrent);
     }
 
     /// Closes every connection of a torrent.

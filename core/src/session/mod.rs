@@ -4,10 +4,14 @@
 
 pub(crate) mod checking;
 mod dht;
+mod dht_items;
 mod engine;
+mod ext;
+mod ext_more;
 mod hashes;
 mod io;
 mod lifecycle;
+mod metadata;
 mod scrape;
 #[cfg(test)]
 mod tests;
@@ -21,9 +25,13 @@ mod verify;
 
 pub use crate::picker::Priority;
 pub use dht::{DhtSettings, PUBLIC_ROUTERS};
+pub use dht_items::{MAX_PUBLISHED, REPUBLISH_INTERVAL};
 pub use engine::CommandError;
+pub use ext::{MAX_LEARNED, MIN_PEX_GAP, PEX_CHECK_INTERVAL};
+pub use ext_more::{MAX_HOLEPUNCH_CONNECTS, MAX_TEX_TRACKERS};
 pub use hashes::{HASH_REQUEST_BURST, HASH_REQUEST_RATE, MAX_HASH_REQUEST_LEN, MAX_OVER_BUDGET};
 pub use lifecycle::{CheckMode, TorrentState};
+pub use metadata::{AddMagnet, MAX_SERVED_PER_CONN};
 
 pub use io::{
     Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, HttpReply, Input, Output,
@@ -468,6 +476,8 @@ pub struct Session {
     /// BEP 52 hash requests: budgets per peer, piece layers being fetched.
     hash_transfer: hashes::HashTransfer,
     dht: Option<dht::SessionDht>,
+    /// The extension protocol: magnet torrents fetching metadata, per-connection state.
+    ext: ext::ExtState,
 }
 
 impl Session {
@@ -505,6 +515,7 @@ impl Session {
             trackers: trackers::Trackers::new(tracker_key),
             hash_transfer: hashes::HashTransfer::default(),
             dht: dht_settings.map(dht::SessionDht::new),
+            ext: ext::ExtState::default(),
         }
     }
 
@@ -568,6 +579,9 @@ impl Session {
     /// Removes a torrent, closing its connections. Returns whether it existed.
     pub fn remove_torrent(&mut self, now: Instant, torrent: TorrentId) -> bool {
         self.assert_drained();
+        if self.remove_magnet(now, torrent) {
+            return true;
+        }
         if self.torrents.get(torrent.0).is_none() {
             return false;
         }
@@ -623,6 +637,9 @@ impl Session {
         torrent: TorrentId,
         addr: SocketAddr,
     ) -> Result<ConnId, ConnectError> {
+        if self.is_magnet(torrent) {
+            return self.magnet_connect(now, torrent, addr);
+        }
         let t = self
             .torrents
             .get(torrent.0)
@@ -679,7 +696,9 @@ impl Session {
 
     /// A snapshot of a torrent, or `None` for an unknown id.
     pub fn torrent_status(&self, torrent: TorrentId) -> Option<TorrentStatus> {
-        let t = self.torrents.get(torrent.0)?;
+        let Some(t) = self.torrents.get(torrent.0) else {
+            return self.magnet_status(torrent);
+        };
         let (download_rate, upload_rate) = self.torrent_rates(t);
         Some(TorrentStatus {
             hashes: t.info.hashes(),
@@ -748,6 +767,7 @@ impl Session {
             .chain(self.rate_wakeup)
             .chain(self.trackers.deadline())
             .chain(self.dht.as_ref().and_then(dht::SessionDht::deadline))
+            .chain(self.ext_deadline())
             .min()
     }
 
@@ -846,6 +866,7 @@ impl Session {
             self.rate_wake(now);
         }
         self.trackers_timeout(now);
+        self.ext_timeout(now);
         self.trackers_after_input(now);
         self.dht_timeout(now);
     }
@@ -864,8 +885,12 @@ impl Session {
     /// Our handshake for a connection whose torrent is known.
     fn conn_handshake(&self, conn: ConnId) -> Option<Handshake> {
         let torrent = self.conns.get(conn.0)?.torrent?;
-        let t = self.torrents.get(torrent.0)?;
-        Some(self.handshake_for(t, None))
+        if let Some(t) = self.torrents.get(torrent.0) {
+            return Some(self.handshake_for(t, None));
+        }
+        // A magnet torrent still fetching its metadata (BEP 9).
+        let hashes = self.torrent_hashes(torrent)?;
+        Some(Handshake::new(self.reserved(), &hashes, self.peer_id))
     }
 
     fn extended_handshake(&self) -> ExtendedHandshake {
@@ -900,7 +925,10 @@ impl Session {
         let Some(c) = self.conns.get_mut(conn.0) else {
             return;
         };
-        if c.peer.is_established() {
+        if c.peer.is_pending() {
+            // A magnet torrent's connection, before the metadata (BEP 9).
+            let _ = c.peer.process_messages_pending();
+        } else if c.peer.is_established() {
             if let Some(t) = c.torrent.and_then(|t| self.torrents.get(t.0)) {
                 // Errors close the peer; after_activity reports it.
                 let _ = c.peer.process_messages(now, t.info.layout(), &t.have);
@@ -924,6 +952,9 @@ impl Session {
                 .get(&theirs.info_hash)
                 .ok_or(DisconnectReason::UnknownTorrent)?,
         };
+        if self.is_magnet(torrent) {
+            return self.route_magnet_handshake(now, conn, torrent, theirs);
+        }
         let t = self
             .torrents
             .get(torrent.0)
@@ -939,17 +970,25 @@ impl Session {
         if theirs.peer_id == self.peer_id {
             return Err(DisconnectReason::SelfConnection);
         }
-        let duplicate = t.peers.iter().any(|p| {
+        let duplicate = t.peers.iter().copied().find(|p| {
             self.conns
                 .get(p.0)
                 .and_then(|c| c.peer.remote())
                 .is_some_and(|r| r.peer_id == theirs.peer_id)
         });
-        if duplicate {
-            return Err(DisconnectReason::DuplicatePeer);
+        if let Some(existing) = duplicate {
+            // Both sides dialled at once (BEP 55): keep the one both agree on.
+            if !self.keep_new_duplicate(conn, existing, &theirs.peer_id) {
+                return Err(DisconnectReason::DuplicatePeer);
+            }
+            self.close_conn(now, existing, DisconnectReason::DuplicatePeer, true);
         }
+        let t = self
+            .torrents
+            .get(torrent.0)
+            .ok_or(DisconnectReason::TorrentStopped)?;
         let ours = self.handshake_for(t, Some(theirs));
-        let extended = self.extended_handshake();
+        let extended = self.extended_handshake_for(torrent);
         let have = t.have.clone();
         let info_hash = t.info.hashes().wire_id();
         let piece_count = have.len();
@@ -978,6 +1017,7 @@ impl Session {
             .peers
             .push(conn);
         self.hashes_conn_established(conn, theirs);
+        self.ext_conn_established(now, torrent, conn);
         self.outputs.push_back(Output::Event(Event::PeerConnected {
             torrent,
             conn,
@@ -1042,8 +1082,10 @@ impl Session {
                         }
                     }
                 }
-                // Consumers arrive with the extension protocol (ut_metadata, PEX) and DHT.
-                PeerEvent::Extended { .. } => {}
+                PeerEvent::Extended { id, payload } => {
+                    self.on_extended(now, torrent, conn, id, &payload);
+                }
+                PeerEvent::ExtendedHandshake => self.on_extended_handshake(now, torrent, conn),
                 PeerEvent::DhtPort(port) => self.dht_port_message(now, conn, port),
                 PeerEvent::HashRequest(r) => self.on_hash_request(now, torrent, conn, r),
                 PeerEvent::Hashes { request, hashes } => {
@@ -1236,6 +1278,7 @@ impl Session {
                 reason,
             }));
         self.rate_waiters.retain(|w| *w != conn);
+        self.ext_conn_closed(now, c.torrent, conn);
         if let Some(torrent) = c.torrent {
             self.rechoke(now, torrent);
             // Its upload slot may have gone to a peer that now needs reads and requests.

@@ -140,10 +140,12 @@ impl Session {
         torrent: TorrentId,
         tiers: &[Vec<String>],
     ) {
-        let Some(t) = self.torrents.get(torrent.0) else {
-            return;
+        let private = match self.torrents.get(torrent.0) {
+            Some(t) => t.info.is_private(),
+            // A magnet link (BEP 9): not known to be private.
+            None if self.is_magnet(torrent) => false,
+            None => return,
         };
-        let private = t.info.is_private();
         let list = TrackerList::new(tiers, private, TierConfig::DEFAULT, self.rng.fork());
         if list.is_empty() {
             return;
@@ -163,11 +165,12 @@ impl Session {
     /// (`started`), `stopped` once it is paused or stopped by an error. Harmless to call at any
     /// time.
     pub(super) fn trackers_sync(&mut self, now: Instant, torrent: TorrentId) {
-        let Some(tor) = self.torrents.get(torrent.0) else {
-            return;
+        let (active, finished) = match self.torrents.get(torrent.0) {
+            Some(tor) => (tor.is_active(), tor.finished),
+            // A magnet link (BEP 9) announces while it fetches its metadata.
+            None if self.is_magnet(torrent) => (true, false),
+            None => return,
         };
-        let active = tor.is_active();
-        let finished = tor.finished;
         let Some(t) = self.trackers.lists.get_mut(&torrent) else {
             return;
         };
@@ -302,16 +305,27 @@ impl Session {
     }
 
     fn announce_request(&self, torrent: TorrentId, announce: &Announce) -> Option<AnnounceRequest> {
-        let t = self.torrents.get(torrent.0)?;
+        let (wire_id, uploaded, downloaded, left) = match self.torrents.get(torrent.0) {
+            Some(t) => (
+                t.info.hashes().wire_id(),
+                t.uploaded,
+                t.downloaded,
+                t.left(),
+            ),
+            None => {
+                let (wire_id, left) = self.magnet_announce(torrent)?;
+                (wire_id, 0, 0, left)
+            }
+        };
         let mut request = AnnounceRequest::new(
-            t.info.hashes().wire_id(),
+            wire_id,
             self.peer_id,
             self.config.listen_port.unwrap_or(0),
             self.trackers.key,
         );
-        request.uploaded = t.uploaded;
-        request.downloaded = t.downloaded;
-        request.left = t.left();
+        request.uploaded = uploaded;
+        request.downloaded = downloaded;
+        request.left = left;
         request.event = announce.event;
         request.tracker_id.clone_from(&announce.tracker_id);
         request.numwant = Some(if announce.event == Some(AnnounceEvent::Stopped) {
@@ -601,14 +615,49 @@ impl Session {
         }
     }
 
+    /// Adds a tracker learned from a peer (BEP 28) and announces to it when its turn comes;
+    /// a torrent without trackers gets a list. Returns whether it was added.
+    pub(super) fn trackers_add(&mut self, now: Instant, torrent: TorrentId, url: &str) -> bool {
+        if !self.trackers.lists.contains_key(&torrent) {
+            self.trackers_start(now, torrent, &[vec![url.to_string()]]);
+            return self.trackers.lists.contains_key(&torrent);
+        }
+        let added = self
+            .trackers
+            .lists
+            .get_mut(&torrent)
+            .is_some_and(|t| t.list.add_tracker(url));
+        if added {
+            self.tracker_tick(now, torrent);
+        }
+        added
+    }
+
+    /// The trackers of a torrent that answered an announce (BEP 28 tells peers only these).
+    pub(super) fn trackers_working(&self, torrent: TorrentId) -> Vec<String> {
+        self.trackers
+            .lists
+            .get(&torrent)
+            .map(|t| {
+                t.list
+                    .trackers()
+                    .filter(|s| s.fails == 0 && s.last_error.is_none() && s.seeders.is_some())
+                    .map(|s| s.url.to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Connects to peers a tracker returned, up to the torrent's connection budget, skipping
     /// ones we are connected to and ourselves.
     pub(super) fn dial_peers(&mut self, now: Instant, torrent: TorrentId, peers: &[SocketAddr]) {
+        // Peers that dialled us count under the address they listen on (BEP 10 `p`) too.
         let connected: HashSet<SocketAddr> = self
             .conns
             .iter()
             .filter(|(_, c)| c.torrent == Some(torrent))
-            .map(|(_, c)| c.peer.addr())
+            .flat_map(|(_, c)| [Some(c.peer.addr()), super::ext_more::listen_addr(&c.peer)])
+            .flatten()
             .collect();
         let mut budget = self
             .config

@@ -236,6 +236,30 @@ impl TrackerList {
         }
     }
 
+    /// Adds a tracker as a tier of its own after the others (BEP 28: a tracker a peer told us
+    /// about). Returns `false`, adding nothing, for a private list (BEP 27), an empty URL or
+    /// one already listed.
+    pub fn add_tracker(&mut self, url: &str) -> bool {
+        if self.private || url.is_empty() || self.entries.iter().any(|e| e.url == url) {
+            return false;
+        }
+        self.tiers.push(vec![self.entries.len()]);
+        self.entries.push(Entry {
+            url: url.to_string(),
+            tier: self.tiers.len() - 1,
+            fails: 0,
+            retry_at: None,
+            disabled: false,
+            started_acked: false,
+            tracker_id: None,
+            last_error: None,
+            warning: None,
+            seeders: None,
+            leechers: None,
+        });
+        true
+    }
+
     /// Whether the torrent is private (BEP 27): announce only to these trackers, the torrent's
     /// own, and never use DHT, PEX or LSD for it.
     pub fn is_private(&self) -> bool {

@@ -41,7 +41,9 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// Download a torrent from its trackers and the peers given.
 #[derive(Debug, Args)]
 pub(crate) struct DownloadArgs {
-    /// The .torrent file (magnet links are not supported yet).
+    /// The .torrent file, or a magnet link (`magnet:?xt=...`; BEP 9: the metadata comes from
+    /// the link's peers and trackers and any --peer, and is saved as
+    /// `DIR/.bitshoal/<info-hash>.torrent`).
     torrent: String,
     /// The directory the content goes under (as `DIR/<name>`).
     #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
@@ -109,8 +111,11 @@ struct Plan {
     dht: Option<bitshoal_core::session::DhtSettings>,
 }
 
-fn plan(args: &DownloadArgs) -> Result<Plan, Failure> {
-    let meta = transfer::load_torrent(&args.torrent)?;
+fn plan(args: &DownloadArgs, fetched: Option<Metainfo>) -> Result<Plan, Failure> {
+    let meta = match fetched {
+        Some(meta) => meta,
+        None => transfer::load_torrent(&args.torrent)?,
+    };
     let listen = transfer::parse_addr("--listen", &args.listen)?;
     let peers: Vec<SocketAddr> = args
         .peers
@@ -142,7 +147,10 @@ fn plan(args: &DownloadArgs) -> Result<Plan, Failure> {
     };
     let state_dir = transfer::state_dir(&args.output, info.name(), args.state_dir.as_deref())?;
     let reach = discovery.reach(&peers);
-    let dht = discovery.dht_settings();
+    let dht = super::dht_state::restore(
+        discovery.dht_settings(),
+        &super::dht_state::download_path(&args.output, args.state_dir.as_deref()),
+    );
     Ok(Plan {
         meta,
         listen,
@@ -164,8 +172,19 @@ fn note(json: bool, value: serde_json::Value, text: &str) {
     }
 }
 
-fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
-    let plan = plan(&args)?;
+fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
+    // A magnet link (BEP 9): the metadata first, then as for a .torrent.
+    let net = magnet_net(&args)?;
+    let fetched = super::magnet::resolve(
+        &args.torrent,
+        &mut args.peers,
+        &args.output,
+        &args.listen,
+        args.json,
+        args.timeout,
+        &net,
+    )?;
+    let plan = plan(&args, fetched)?;
     if plan.trackers.is_empty() && plan.peers.is_empty() && plan.dht.is_none() {
         return Err(Failure::unreachable(
             "the torrent has no trackers (that may be used) and no --peer was given: nowhere to \
@@ -226,7 +245,30 @@ fn download<C: TorrentClient>(args: DownloadArgs) -> Result<(), Failure> {
     if let Err(e) = client.save_resume(torrent, &run.state_dir) {
         progress.println(&format!("cannot save the resume file: {e}"));
     }
+    super::dht_state::save(&mut client, &net.dht_state);
     result
+}
+
+/// The network side of a magnet link's metadata client: the DHT (with its saved state) and
+/// the loopback rule, as for the download proper.
+fn magnet_net(args: &DownloadArgs) -> Result<super::magnet::Net, Failure> {
+    let listen = transfer::parse_addr("--listen", &args.listen)?;
+    // The --peer addresses and the link's x.pe peers may be reached.
+    let mut peers: Vec<SocketAddr> = args.peers.iter().filter_map(|p| p.parse().ok()).collect();
+    if let Ok(link) = bitshoal_core::magnet::Magnet::parse(&args.torrent) {
+        for p in link.peers() {
+            if let bitshoal_core::magnet::PeerAddr::Ip(addr) = p {
+                peers.push(*addr);
+            }
+        }
+    }
+    let discovery = args.discovery.plan(listen).map_err(Failure::other)?;
+    let dht_state = super::dht_state::download_path(&args.output, args.state_dir.as_deref());
+    Ok(super::magnet::Net {
+        dht: super::dht_state::restore(discovery.dht_settings(), &dht_state),
+        reach: discovery.reach(&peers),
+        dht_state,
+    })
 }
 
 /// Sets the torrent's file priorities, order and rate limits as the flags say.

@@ -2,8 +2,10 @@
 
 pub(crate) mod create;
 pub(crate) mod demo;
+pub(crate) mod dht_state;
 pub(crate) mod download;
 pub(crate) mod info;
+pub(crate) mod magnet;
 pub(crate) mod options;
 pub(crate) mod progress;
 pub(crate) mod seed;

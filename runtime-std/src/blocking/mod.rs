@@ -53,7 +53,8 @@ use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::{ConnId, TorrentId};
 use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{
-    AddError, AddTorrent, CommandError, ConnectError, Event, Input, Output, Session, TorrentStatus,
+    AddError, AddMagnet, AddTorrent, CommandError, ConnectError, Event, Input, Output, Session,
+    TorrentStatus,
 };
 use bitshoal_core::time::Instant;
 
@@ -211,6 +212,26 @@ impl BlockingClient {
         state_dir: &Path,
     ) -> Result<TorrentId, AddError> {
         TorrentClient::add_torrent_resuming(self, info, download_dir, state_dir)
+    }
+
+    /// Adds a torrent from a magnet link (BEP 9; see `Session::add_magnet`): its metadata is
+    /// fetched from peers first ([`Event::MetadataReceived`]), then its content goes under
+    /// `download_dir` as for [`Self::add_torrent_with`].
+    pub fn add_magnet(
+        &mut self,
+        add: AddMagnet,
+        download_dir: PathBuf,
+    ) -> Result<TorrentId, AddError> {
+        let now = self.now();
+        let id = self.torrents.add_magnet(
+            &mut self.session,
+            now,
+            self.disk.storage(),
+            add,
+            download_dir,
+        )?;
+        self.dispatch();
+        Ok(id)
     }
 
     /// Adds a torrent described by `add` (its trackers, how to check what is on disk) whose
@@ -470,6 +491,7 @@ impl BlockingClient {
                 if let Event::TorrentFinished { torrent } = event {
                     self.disk.finish(torrent);
                 }
+                self.torrents.on_event(&self.session, &event);
                 self.events.push(ClientEvent::Session(event));
             }
             Output::Http { req, url, max_body } => self.net.http(req, url, max_body),
@@ -521,6 +543,10 @@ impl TorrentClient for BlockingClient {
 
     fn command<R>(&mut self, f: impl FnOnce(&mut Session, Instant) -> R) -> R {
         self.command(f)
+    }
+
+    fn add_magnet(&mut self, add: AddMagnet, download_dir: PathBuf) -> Result<TorrentId, AddError> {
+        self.add_magnet(add, download_dir)
     }
 
     fn view(&mut self) -> &Session {
