@@ -10,6 +10,15 @@ Usage:
   lt_dht.py fetch TORRENT SAVE_DIR NODES BOOTSTRAP
       NODES DHT-only sessions plus one that adds TORRENT with no peers: it must find them
       through the DHT. Prints "DHT <host:port>", then "DONE <bytes>" once complete.
+  lt_dht.py getpeers HASH - NODES BOOTSTRAP
+      NODES DHT-only sessions plus one that asks the DHT for the peers of HASH (40 hex
+      digits) every two seconds. Prints "DHT <host:port>", then "PEERS <ip:port>,..." once
+      a reply names peers.
+  lt_dht.py mget KEY SALT NODES BOOTSTRAP
+      NODES DHT-only sessions plus one that gets the BEP 44 mutable item of public key KEY
+      (64 hex digits) and SALT (hex, "-" for none) every two seconds. Prints "DHT
+      <host:port>", then "ITEM <seq> <signature in hex>" once one is found (libtorrent
+      reports only items whose signature it verified).
 
 Each session listens on its own loopback address (127.0.0.20, .21, ...: DHT routing tables keep
 one node per IP). libtorrent's IP restrictions are switched off so that loopback nodes may
@@ -45,6 +54,35 @@ def session(index, bootstrap):
     }), ip
 
 
+def query(worker, mode, key, salt, deadline):
+    """The getpeers and mget modes: ask until an answer comes."""
+    worker.apply_settings({"alert_mask": lt.alert.category_t.dht_notification
+                           | lt.alert.category_t.dht_operation_notification})
+    key = bytes.fromhex(key)
+    salt = b"" if salt == "-" else bytes.fromhex(salt)
+    while time.time() < deadline:
+        if worker.status().dht_nodes > 0:
+            if mode == "getpeers":
+                worker.dht_get_peers(lt.sha1_hash(key))
+            else:
+                worker.dht_get_mutable_item(key, salt)
+        end = time.time() + 2
+        while time.time() < end:
+            worker.wait_for_alert(200)
+            for a in worker.pop_alerts():
+                if isinstance(a, lt.dht_get_peers_reply_alert) and a.num_peers() > 0:
+                    peers = ["%s:%d" % (ip, port) for ip, port in a.peers()]
+                    print("PEERS", ",".join(peers), flush=True)
+                    return 0
+                # The binding reads the item as a string only; libtorrent alerts only
+                # items whose signature it verified, so the signature identifies it.
+                if isinstance(a, lt.dht_mutable_item_alert) and a.seq > 0:
+                    print("ITEM", a.seq, bytes(a.signature).hex(), flush=True)
+                    return 0
+    print("TIMEOUT", worker.status().dht_nodes, flush=True)
+    return 1
+
+
 def main():
     mode, torrent, save, nodes, bootstrap = sys.argv[1:6]
     deadline = time.time() + 90
@@ -59,6 +97,8 @@ def main():
         sessions.append(session(i, bootstrap)[0])
     worker, _ = session(int(nodes), bootstrap)
     sessions.append(worker)
+    if mode in ("getpeers", "mget"):
+        return query(worker, mode, torrent, save, deadline)
     info = lt.torrent_info(torrent)
     handle = worker.add_torrent({"ti": info, "save_path": save})
     if mode == "seed":

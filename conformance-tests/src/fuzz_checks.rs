@@ -203,15 +203,15 @@ pub fn wire(data: &[u8]) {
 /// A peer connection: arbitrary bytes after a valid handshake, fed to a [`Session`] through the
 /// simulator, never panic it or break a simulator invariant.
 ///
-/// Input layout: byte 0 picks the handshake's reserved bits, whether the node seeds (bit 0),
-/// the torrent (bits 3-4: v1; v2-only; hybrid; v2-only with the leecher's piece layers
-/// withheld, so BEP 52 `hashes` answers are checked), whether the node has the torrent from a
-/// magnet link only (bit 5: the connection runs before the metadata is known, BEP 9) and
+/// Input layout: byte 0 picks whether the node seeds (bit 0), the handshake's reserved bits
+/// (bits 1-2), the torrent (bits 3-4: v1; v2-only; hybrid; v2-only with the leecher's piece
+/// layers withheld, so BEP 52 `hashes` answers are checked), whether the node has the torrent
+/// from a magnet link only (bit 5: the connection runs before the metadata is known, BEP 9) and
 /// whether the fake first sends an extension handshake offering every extension the session
 /// speaks (bit 6: extended messages then reach PEX, ut_metadata, holepunch...); byte 1 the
-/// number of cuts; the rest is the stream, sent in pieces cut at positions derived from it,
-/// with virtual time passing between pieces. Every run of 32 `R` bytes in the stream becomes
-/// the v2 file's `pieces root`, so hash requests and answers can name the real file.
+/// number of cuts; the rest is the stream, sent in pieces cut at positions derived from it, with
+/// virtual time passing between pieces. Every run of 32 `R` bytes in the stream becomes the v2
+/// file's `pieces root`, so hash requests and answers can name the real file.
 ///
 /// [`Session`]: bitshoal_core::session::Session
 pub fn peer(data: &[u8]) {

@@ -136,7 +136,10 @@ fn tokens(target: &str) -> &'static [&'static [u8]] {
             b"9:info-hash20:",
             b"10:info-hash232:",
             b"6:piecesi",
-            b"7:versioni1e",
+            b"12:piece layersd32:",
+            b"13:files-read-ati",
+            b"10:unverified",
+            b"7:versioni2e",
         ],
         "dht_krpc" | "dht_node" => &[
             b"d1:ad2:id20:",

@@ -269,6 +269,73 @@ fn a_choke_rejects_requests_outside_the_allowed_fast_set() {
     assert_eq!(served, vec![inside]);
 }
 
+/// BEP 6: a request from a fast-extension peer we choke is rejected (never silently dropped),
+/// unless its piece is in the peer's allowed-fast set, which is served while choked.
+#[test]
+fn requests_while_choked_are_rejected_outside_the_allowed_fast_set() {
+    let mut sim = Sim::new(24);
+    let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(64 * 16384, 16384));
+    let node = sim.add_node(NodeConfig::default());
+    sim.seed_torrent(node, &torrent);
+    let fake = sim.add_fake(FakeConfig::new(PeerId([4; 20])));
+    let addr = sim.node(node).addr();
+    sim.fake_connect(fake, addr);
+    let hs = sim
+        .fake(fake)
+        .handshake_for(&torrent.info.hashes(), FAST_EXT);
+    sim.fake_send_handshake(fake, &hs);
+    sim.run_until(
+        |s| {
+            s.fake(fake)
+                .messages()
+                .any(|m| matches!(m, Message::AllowedFast(_)))
+        },
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    sim.run_for(Duration::from_millis(100)).unwrap();
+    let allowed: Vec<u32> = sim
+        .fake(fake)
+        .messages()
+        .filter_map(|m| match m {
+            Message::AllowedFast(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(allowed.len(), 10);
+    // Never interested, so never unchoked: every request arrives while choked.
+    let outside: Vec<u32> = (0..64).filter(|i| !allowed.contains(i)).take(3).collect();
+    let inside = allowed[0];
+    sim.fake_mut(fake).clear_received();
+    let mut bytes = Vec::new();
+    for &i in outside.iter().chain([inside].iter()) {
+        bytes.extend(frame(6, &be(&[i, 0, 16384])));
+    }
+    sim.fake_send_raw(fake, bytes);
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    let got: Vec<Message> = sim.fake(fake).messages().cloned().collect();
+    assert!(!got.contains(&Message::Unchoke), "never unchoked");
+    let rejected: Vec<u32> = got
+        .iter()
+        .filter_map(|m| match m {
+            Message::RejectRequest(r) => Some(r.index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rejected, outside,
+        "every request outside the set is rejected"
+    );
+    let served: Vec<u32> = got
+        .iter()
+        .filter_map(|m| match m {
+            Message::Piece { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(served, vec![inside], "the allowed-fast request is served");
+}
+
 #[test]
 fn a_node_downloads_from_a_fake_seed_that_answers_its_requests() {
     let mut f = Fixture::with(23, false);

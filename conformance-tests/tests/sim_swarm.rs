@@ -863,3 +863,48 @@ fn the_write_cap_also_holds_requests_back_while_hashing_is_slow() {
         "seed {seed}: capped {capped:?}, free {free:?}"
     );
 }
+
+/// Blocks requested and not yet received count against the write cap too: with a slow disk,
+/// a fast peer and a small cap, the requests in flight never exceed what the cap leaves, so
+/// the memory a download holds stays within the cap however deep the peer's pipeline could go.
+#[test]
+fn requests_in_flight_stay_within_the_write_cap() {
+    let seed = 94;
+    let cap: u64 = 256 * 1024;
+    let mut sim = Sim::new(seed);
+    let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(4 << 20, 64 * 1024));
+    let src = sim.add_node(NodeConfig::default());
+    sim.seed_torrent(src, &torrent);
+    let dst = sim.add_node(NodeConfig {
+        session: Config {
+            max_disk_write_bytes: cap,
+            ..Config::default()
+        },
+        disk_latency: Duration::from_millis(20),
+        ..NodeConfig::default()
+    });
+    let t = sim.add_torrent(dst, &torrent);
+    let addr = sim.node(src).addr();
+    sim.connect(dst, t, addr).unwrap();
+    let mut most = 0;
+    let mut steps = 0u64;
+    while !sim.node(dst).is_finished(t) {
+        assert!(sim.step().unwrap(), "seed {seed}: the simulation ran dry");
+        steps += 1;
+        assert!(steps < 5_000_000, "seed {seed}: no end in sight");
+        let now = sim.now();
+        for p in sim.node(dst).session().peers(now, t) {
+            most = most.max(p.requests_outstanding);
+        }
+    }
+    assert_eq!(
+        sim.node(dst).disk().content(t).unwrap(),
+        &torrent.content[..],
+        "seed {seed}"
+    );
+    let blocks = (cap / 16_384) as usize;
+    assert!(
+        most > 0 && most <= blocks,
+        "seed {seed}: {most} requests in flight against a cap of {blocks} blocks"
+    );
+}

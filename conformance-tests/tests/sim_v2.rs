@@ -486,11 +486,22 @@ fn fetched_piece_layers_survive_a_restart_through_resume_data() {
     sim.connect(first, t1, addr).unwrap();
     sim.run_until(|s| s.node(first).is_finished(t1), Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}"));
-    let files = vec![None; torrent.info.files().len()];
+    // The files as a runtime would read them (the simulator's disk has no times).
+    let files: Vec<_> = torrent
+        .info
+        .files()
+        .iter()
+        .map(|f| {
+            Some(bitshoal_core::resume::FileStat {
+                size: f.length(),
+                mtime: 0,
+            })
+        })
+        .collect();
     let data = sim
         .node(first)
         .session()
-        .resume_data(t1, files.clone())
+        .resume_data(t1, files.clone(), 1)
         .unwrap();
     assert_eq!(
         data.piece_layers.len(),

@@ -258,6 +258,10 @@ impl TorrentClient for Client {
         self.local_addr()
     }
 
+    fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr()
+    }
+
     fn add_torrent_with(
         &mut self,
         add: AddTorrent,

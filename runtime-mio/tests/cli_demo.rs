@@ -29,6 +29,18 @@ fn demo_swarm_downloads_and_verifies_over_loopback() {
         .collect();
     let finished = events.iter().filter(|e| e["event"] == "finished").count();
     assert_eq!(finished, 3, "every downloader finished: {stdout}");
+    // Progress: each downloader's pieces only grow, and never past the torrent's.
+    let mut last = [0u64; 4];
+    for p in events.iter().filter(|e| e["event"] == "progress") {
+        let client = p["client"].as_u64().unwrap() as usize;
+        let have = p["have"].as_u64().unwrap();
+        assert!((1..=3).contains(&client), "{p}");
+        assert!(
+            have > last[client] && have <= p["pieces"].as_u64().unwrap(),
+            "{p}"
+        );
+        last[client] = have;
+    }
     let summary = events
         .iter()
         .find(|e| e["event"] == "summary")

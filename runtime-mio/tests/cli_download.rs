@@ -1,7 +1,8 @@
 //! `bitshoal download`'s flags end to end on 127.0.0.1, with real processes: resume after
 //! kill -9 (no verified piece fetched twice, resume state outside the content folder), a full
-//! disk ending with exit 4, `--only`, `--files`, the loopback rule for trackers, and a client
-//! reach that refuses dials on both runtimes.
+//! disk ending with exit 4, `--only`, `--files`, `--sequential` (pieces in order) and the rate
+//! limits (reaching the session), the loopback rule for trackers, and a client reach that
+//! refuses dials on both runtimes.
 
 mod common;
 
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use common::cli::{bitshoal, json_lines, stderr, Running};
+use common::cli::{bitshoal, download_args, json_lines, seed_args, stderr, Running};
 use common::{Payload, SeedThread};
 
 /// The piece numbers of the `piece_verified` lines among `lines`.
@@ -47,17 +48,7 @@ fn kill_9_then_the_same_command_resumes_without_fetching_verified_pieces_again()
     let data = payload.data_dir();
     // A slow seed, so that the kill lands mid-way (24 pieces of 32 KiB at 128 KiB/s).
     let seed = Running::start(
-        &[
-            "seed",
-            torrent,
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--max-up",
-            "128K",
-            "--json",
-        ],
+        &seed_args(torrent, &data, &["--max-up", "128K"]),
         payload.dir.path(),
     );
     let addr = seed.wait_event("started")["listen"]
@@ -66,17 +57,7 @@ fn kill_9_then_the_same_command_resumes_without_fetching_verified_pieces_again()
         .to_string();
     seed.wait_event("checked");
     let out_dir = payload.dir.path().join("out");
-    let args = [
-        "download",
-        torrent,
-        "-o",
-        out_dir.to_str().unwrap(),
-        "--peer",
-        &addr,
-        "--listen",
-        "127.0.0.1:0",
-        "--json",
-    ];
+    let args = download_args(torrent, &out_dir, &addr, &[]);
     let pieces = payload.info.layout().piece_count() as usize;
 
     let first = Running::start(&args, payload.dir.path());
@@ -147,6 +128,74 @@ fn kill_9_then_the_same_command_resumes_without_fetching_verified_pieces_again()
     assert_eq!(resumed["have"], pieces);
 }
 
+#[test]
+fn sequential_downloads_in_order_and_the_rate_limits_reach_the_session() {
+    let payload = Payload::new(28, Vec::new());
+    let torrent = payload.torrent_path.to_str().unwrap();
+    // A slow seed (24 pieces of 32 KiB at 512 KiB/s): pieces arrive one after another, so the
+    // order they are verified in is the order the leecher asked for them.
+    let seed = Running::start(
+        &seed_args(torrent, payload.data_dir(), &["--max-up", "512K"]),
+        payload.dir.path(),
+    );
+    let addr = seed.wait_event("started")["listen"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    seed.wait_event("checked");
+    let out_dir = payload.dir.path().join("out");
+    let extra = ["--sequential", "--max-down", "1.5MiB", "--max-up", "300K"];
+    let out = bitshoal(
+        &download_args(torrent, &out_dir, &addr, &extra),
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    payload.assert_copied_to(&out_dir);
+    let lines = json_lines(&out);
+    // The settings as the session holds them (not as the flags said). Speeds themselves are
+    // not asserted here: the session's own tests pace transfers in virtual time.
+    let configured = lines
+        .iter()
+        .find(|l| l["event"] == "configured")
+        .expect("a configured line");
+    assert_eq!(configured["sequential"], true, "{configured}");
+    assert_eq!(configured["max_down"], 1024 * 1024 * 3 / 2, "{configured}");
+    assert_eq!(configured["max_up"], 300 * 1024, "{configured}");
+    let order: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["event"] == "piece_verified")
+        .map(|l| l["piece"].as_u64().expect("a piece number"))
+        .collect();
+    let pieces = payload.info.layout().piece_count();
+    assert_eq!(order.len(), pieces as usize);
+    // Before unchoking, the seed grants BEP 6 allowed-fast pieces (10 of them, picked from the
+    // leecher's address and the info-hash), which the leecher may fetch first while choked.
+    // Every other piece comes in index order; one may overtake one or two just before it
+    // (disk reads and hashes complete on worker pools), never more. Rarest first on one seed
+    // would pick at random.
+    let fast = bitshoal_core::wire::allowed_fast_set(
+        std::net::Ipv4Addr::LOCALHOST,
+        &payload.info.hashes().wire_id(),
+        pieces,
+        10,
+    );
+    let rest: Vec<u64> = order
+        .iter()
+        .copied()
+        .filter(|p| !fast.contains(&(*p as u32)))
+        .collect();
+    assert!(rest.len() >= pieces as usize - 10);
+    let mut sorted = rest.clone();
+    sorted.sort_unstable();
+    for (i, &piece) in rest.iter().enumerate() {
+        let place = sorted.binary_search(&piece).unwrap();
+        assert!(
+            place <= i + 2,
+            "verified in the order {order:?} (allowed fast: {fast:?})"
+        );
+    }
+}
+
 /// Breaks a download folder before the download starts.
 type Fault = Box<dyn Fn(&Path)>;
 
@@ -179,17 +228,7 @@ fn a_full_disk_ends_the_download_with_exit_4() {
         fs::create_dir_all(&content).unwrap();
         fault(&content);
         let out = bitshoal(
-            &[
-                "download",
-                torrent,
-                "-o",
-                out_dir.to_str().unwrap(),
-                "--peer",
-                &peer,
-                "--listen",
-                "127.0.0.1:0",
-                "--json",
-            ],
+            &download_args(torrent, &out_dir, &peer, &[]),
             payload.dir.path(),
         );
         let err = stderr(&out);
@@ -209,23 +248,19 @@ fn only_downloads_the_files_selected_and_files_reports_each() {
     let peer = seed.addr.to_string();
     let out_dir = payload.dir.path().join("out");
     let out = bitshoal(
-        &[
-            "download",
+        &download_args(
             torrent,
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--peer",
+            &out_dir,
             &peer,
-            "--listen",
-            "127.0.0.1:0",
-            "--only",
-            "*.txt",
-            "--files",
-            "--sequential",
-            "--max-down",
-            "8M",
-            "--json",
-        ],
+            &[
+                "--only",
+                "*.txt",
+                "--files",
+                "--sequential",
+                "--max-down",
+                "8M",
+            ],
+        ),
         payload.dir.path(),
     );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
@@ -246,40 +281,23 @@ fn only_downloads_the_files_selected_and_files_reports_each() {
     assert_eq!(files[0]["have"], files[0]["length"]);
 
     // A selection that matches nothing is refused before anything starts.
-    let out = bitshoal(
-        &[
-            "download",
-            torrent,
-            "--peer",
-            &peer,
-            "--listen",
-            "127.0.0.1:0",
-            "--only",
-            "*.iso",
-        ],
-        payload.dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no file matches"), "{}", stderr(&out));
-    let out = bitshoal(
-        &[
-            "download",
-            torrent,
-            "--peer",
-            &peer,
-            "--listen",
-            "127.0.0.1:0",
-            "--only",
-            "9",
-        ],
-        payload.dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("there is no file 9"),
-        "{}",
-        stderr(&out)
-    );
+    for (only, error) in [("*.iso", "no file matches"), ("9", "there is no file 9")] {
+        let out = bitshoal(
+            &[
+                "download",
+                torrent,
+                "--peer",
+                &peer,
+                "--listen",
+                "127.0.0.1:0",
+                "--only",
+                only,
+            ],
+            payload.dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(error), "{}", stderr(&out));
+    }
 }
 
 #[test]
@@ -289,21 +307,12 @@ fn a_loopback_client_skips_trackers_elsewhere_and_still_downloads_from_its_peers
     let seed = SeedThread::start(&payload, false, 27);
     let out_dir = payload.dir.path().join("out");
     let out = bitshoal(
-        &[
-            "download",
-            payload.torrent_path.to_str().unwrap(),
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--peer",
+        &download_args(
+            &payload.torrent_path,
+            &out_dir,
             &seed.addr.to_string(),
-            "--listen",
-            "127.0.0.1:0",
-            "--no-dht",
-            "--no-lsd",
-            "--no-upnp",
-            "--no-natpmp",
-            "--json",
-        ],
+            &["--no-dht", "--no-lsd", "--no-upnp", "--no-natpmp"],
+        ),
         payload.dir.path(),
     );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));

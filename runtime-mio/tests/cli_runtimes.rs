@@ -11,7 +11,7 @@ use bitshoal_core::create::Version;
 use bitshoal_core::rng::Rng;
 use bitshoal_std::create::{create_torrent, CreateOptions};
 
-use common::cli::{bitshoal, json_lines, stderr, Running};
+use common::cli::{bitshoal, download_args, json_lines, seed_args, stderr, Running};
 use common::compare_trees;
 
 /// Writes pseudo-random content under `dir/data` and its torrent at `dir/t.torrent`: one
@@ -51,20 +51,7 @@ fn make(dir: &Path, multi: bool) -> PathBuf {
 /// Seeds `torrent` from `data` on `seed_rt`, downloads it into `dir/out-<tag>` on `leech_rt`,
 /// and returns that folder once the download exited 0.
 fn transfer(dir: &Path, torrent: &Path, data: &Path, seed_rt: &str, leech_rt: &str) -> PathBuf {
-    let seed = Running::start(
-        &[
-            "seed",
-            torrent.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--runtime",
-            seed_rt,
-            "--json",
-        ],
-        dir,
-    );
+    let seed = Running::start(&seed_args(torrent, data, &["--runtime", seed_rt]), dir);
     let addr = seed.wait_event("started")["listen"]
         .as_str()
         .unwrap()
@@ -73,21 +60,12 @@ fn transfer(dir: &Path, torrent: &Path, data: &Path, seed_rt: &str, leech_rt: &s
     assert_eq!(checked["have"], checked["pieces"], "{seed_rt} seed");
     let out_dir = dir.join(format!("out-{seed_rt}-{leech_rt}"));
     let out = bitshoal(
-        &[
-            "download",
-            torrent.to_str().unwrap(),
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--peer",
+        &download_args(
+            torrent,
+            &out_dir,
             &addr,
-            "--listen",
-            "127.0.0.1:0",
-            "--runtime",
-            leech_rt,
-            "--json",
-            "--timeout",
-            "100",
-        ],
+            &["--runtime", leech_rt, "--timeout", "100"],
+        ),
         dir,
     );
     assert_eq!(

@@ -7,7 +7,7 @@ mod common;
 
 use std::net::TcpListener;
 
-use common::cli::{bitshoal, json_lines, stderr, Running};
+use common::cli::{bitshoal, download_args, json_lines, seed_args, stderr, Running};
 use common::{Payload, SeedThread};
 
 #[test]
@@ -18,19 +18,7 @@ fn download_from_a_peer_verifies_syncs_and_exits_zero() {
     let torrent = payload.torrent_path.to_str().unwrap();
     let peer = seed.addr.to_string();
     let out = bitshoal(
-        &[
-            "download",
-            torrent,
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--peer",
-            &peer,
-            "--listen",
-            "127.0.0.1:0",
-            "--json",
-            "--timeout",
-            "100",
-        ],
+        &download_args(torrent, &out_dir, &peer, &["--timeout", "100"]),
         payload.dir.path(),
     );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
@@ -54,18 +42,7 @@ fn seed_command_serves_download_command_and_stops_cleanly_on_ctrl_c() {
     let payload = Payload::new(2, Vec::new());
     let data = payload.data_dir();
     let torrent = payload.torrent_path.to_str().unwrap();
-    let seed = Running::start(
-        &[
-            "seed",
-            torrent,
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--json",
-        ],
-        payload.dir.path(),
-    );
+    let seed = Running::start(&seed_args(torrent, &data, &[]), payload.dir.path());
     let started = seed.wait_event("started");
     // The data is checked, not trusted: every piece is found.
     let checked = seed.wait_event("checked");
@@ -104,17 +81,7 @@ fn ctrl_c_before_the_download_is_done_exits_130() {
     let peer = silent.local_addr().unwrap().to_string();
     let out_dir = payload.dir.path().join("out");
     let run = Running::start(
-        &[
-            "download",
-            payload.torrent_path.to_str().unwrap(),
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--peer",
-            &peer,
-            "--listen",
-            "127.0.0.1:0",
-            "--json",
-        ],
+        &download_args(&payload.torrent_path, &out_dir, &peer, &[]),
         payload.dir.path(),
     );
     run.wait_event("started");

@@ -12,8 +12,9 @@ use bitshoal_core::id::TorrentId;
 use bitshoal_core::metainfo::{Info, Metainfo};
 use bitshoal_core::rng::Rng;
 use bitshoal_core::session::{Config, Event};
-use bitshoal_mio::client::{Client, ClientConfig, ClientEvent};
+use bitshoal_mio::client::{Client, ClientConfig, ClientEvent, TorrentClient};
 use bitshoal_std::blocking::BlockingClient;
+use bitshoal_std::client::add_trusting;
 use bitshoal_std::create::{create_torrent, CreateOptions};
 
 /// Writes nested, odd-sized files (one empty) of pseudo-random bytes under `dir/payload`.
@@ -100,58 +101,33 @@ const WAIT: Duration = Duration::from_millis(2);
 
 #[test]
 fn a_blocking_leecher_downloads_from_a_mio_seed() {
-    let work = tempfile::tempdir().unwrap();
-    let payload = make_payload(work.path());
-    let info = make_torrent(&payload);
-    let pieces = info.layout().piece_count();
-
-    let mut seed = Client::new(config(21)).unwrap();
-    let seeded = seed
-        .add_torrent(
-            info.clone(),
-            work.path().to_path_buf(),
-            Some(Bitfield::full(pieces)),
-        )
-        .unwrap();
-    let mut leech = BlockingClient::new(config(22)).unwrap();
-    let leech_dir = work.path().join("leech");
-    let torrent = leech.add_torrent(info, leech_dir.clone(), None).unwrap();
-    leech.connect(torrent, seed.local_addr().unwrap()).unwrap();
-
-    let events = run_until_synced(
-        || seed.turn(WAIT).unwrap(),
-        || leech.turn(WAIT).unwrap(),
-        torrent,
-    );
-
-    assert_same_tree(&payload, &leech_dir.join("payload"));
-    let verified = events
-        .iter()
-        .filter(|e| matches!(e, Event::PieceVerified { .. }))
-        .count();
-    assert_eq!(verified, pieces as usize);
-    assert!(seed.status(seeded).unwrap().uploaded > 0);
-    assert!(leech.status(torrent).unwrap().finished);
+    leech_from_seed::<Client, BlockingClient>(21);
 }
 
 #[test]
 fn a_mio_leecher_downloads_from_a_blocking_seed() {
+    leech_from_seed::<BlockingClient, Client>(31);
+}
+
+/// A seed on runtime `S` (session seed `rng_seed`) and a leecher on `L` exchange the payload.
+fn leech_from_seed<S: TorrentClient, L: TorrentClient>(rng_seed: u64) {
     let work = tempfile::tempdir().unwrap();
     let payload = make_payload(work.path());
     let info = make_torrent(&payload);
     let pieces = info.layout().piece_count();
 
-    let mut seed = BlockingClient::new(config(31)).unwrap();
+    let mut seed = S::new(config(rng_seed)).unwrap();
     let seeded = seed
-        .add_torrent(
-            info.clone(),
+        .add_torrent_with(
+            add_trusting(info.clone(), Some(Bitfield::full(pieces))),
             work.path().to_path_buf(),
-            Some(Bitfield::full(pieces)),
         )
         .unwrap();
-    let mut leech = Client::new(config(32)).unwrap();
+    let mut leech = L::new(config(rng_seed + 1)).unwrap();
     let leech_dir = work.path().join("leech");
-    let torrent = leech.add_torrent(info, leech_dir.clone(), None).unwrap();
+    let torrent = leech
+        .add_torrent_with(add_trusting(info, None), leech_dir.clone())
+        .unwrap();
     leech.connect(torrent, seed.local_addr().unwrap()).unwrap();
 
     let events = run_until_synced(

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use bitshoal_conformance::interop::Opentracker;
 use bitshoal_core::session::{AddTorrent, Event};
-use bitshoal_mio::client::ClientEvent;
+use bitshoal_mio::client::{Client, ClientEvent, TorrentClient};
+use bitshoal_std::blocking::BlockingClient;
 
-use common::{AnyClient, Payload, SeedThread};
+use common::{Payload, SeedThread};
 
 /// Bounds every wait in these tests.
 const WAIT: Duration = Duration::from_secs(60);
@@ -59,14 +60,11 @@ fn seed_announced(seed: &SeedThread, url: &str) {
 }
 
 /// Runs a leech (no peers given: only the tracker) until its download is verified and synced.
-fn leech_through_tracker(payload: &Payload, blocking: bool, url: &str) {
-    let mut leech = AnyClient::loopback(blocking, 0x1ee7).unwrap();
-    let out = payload
-        .dir
-        .path()
-        .join(if blocking { "leech-std" } else { "leech-mio" });
+fn leech_through_tracker<C: TorrentClient>(payload: &Payload, url: &str) {
+    let mut leech: C = common::loopback(0x1ee7).unwrap();
+    let out = payload.dir.path().join("leech");
     let add = AddTorrent::new(Arc::clone(&payload.info)).with_trackers(payload.trackers.clone());
-    leech.add(add, out.clone());
+    leech.add_torrent_with(add, out.clone()).unwrap();
     let deadline = Instant::now() + WAIT;
     let mut announced = None;
     'run: loop {
@@ -74,7 +72,7 @@ fn leech_through_tracker(payload: &Payload, blocking: bool, url: &str) {
             Instant::now() < deadline,
             "the leech did not finish in {WAIT:?}"
         );
-        for event in leech.turn(Duration::from_millis(100)) {
+        for event in leech.turn(Duration::from_millis(100)).unwrap() {
             match event {
                 ClientEvent::Session(Event::TrackerAnnounced { url, peers, .. }) => {
                     announced = Some((url, peers));
@@ -104,7 +102,7 @@ fn seed_and_leech_find_each_other_through_opentracker_over_http() {
     let url = tracker.http_url();
     let seed = SeedThread::start(&payload, false, 0x5eed);
     seed_announced(&seed, &url);
-    leech_through_tracker(&payload, true, &url);
+    leech_through_tracker::<BlockingClient>(&payload, &url);
 }
 
 #[test]
@@ -115,7 +113,7 @@ fn seed_and_leech_find_each_other_through_opentracker_over_udp() {
     let url = tracker.udp_url();
     let seed = SeedThread::start(&payload, true, 0x5eed);
     seed_announced(&seed, &url);
-    leech_through_tracker(&payload, false, &url);
+    leech_through_tracker::<Client>(&payload, &url);
 }
 
 #[test]
@@ -162,10 +160,7 @@ fn scrape_over_http_and_udp_counts_the_swarm() {
     let seed = SeedThread::start(&payload, true, 0x5eed);
     seed_announced(&seed, &http);
     // A mio leech that knows the tracker by both protocols (announces go to the first tier).
-    let mut leech = match AnyClient::loopback(false, 0x1ee7).unwrap() {
-        AnyClient::Mio(c) => c,
-        AnyClient::Std(_) => unreachable!("asked for the mio runtime"),
-    };
+    let mut leech: Client = common::loopback(0x1ee7).unwrap();
     let out = payload.dir.path().join("scraper");
     let add = AddTorrent::new(Arc::clone(&payload.info))
         .with_trackers(vec![vec![http.clone()], vec![udp.clone()]]);

@@ -302,11 +302,13 @@ impl TorrentRoots {
         self.roots.get(&torrent).map(|(root, _)| root.as_path())
     }
 
-    /// `torrent`'s resume data now: the session's verified pieces and the files' sizes and
-    /// times as they are on disk.
+    /// `torrent`'s resume data now: the session's verified (and unverified) pieces and the
+    /// files' sizes and times as they are on disk. Holding `session` keeps it from issuing
+    /// writes between the two.
     pub fn resume_data(&self, session: &Session, torrent: TorrentId) -> Option<ResumeData> {
         let (root, info) = self.roots.get(&torrent)?;
-        session.resume_data(torrent, crate::resume::file_stats(root, info))
+        let (files, read_at) = crate::resume::read_files(root, info);
+        session.resume_data(torrent, files, read_at)
     }
 
     /// Writes `torrent`'s resume file to `state_dir` (atomically; see [`crate::resume`]).
@@ -335,6 +337,9 @@ pub trait TorrentClient: Sized {
     /// The address peers can connect to, if listening.
     fn local_addr(&self) -> Option<SocketAddr>;
 
+    /// The address of the client's UDP socket (UDP trackers, the DHT), if it has one.
+    fn udp_addr(&self) -> Option<SocketAddr>;
+
     /// Adds a torrent described by `add` whose content lives (or will live) under
     /// `download_dir` as the torrent lays it out.
     fn add_torrent_with(
@@ -355,9 +360,9 @@ pub trait TorrentClient: Sized {
     /// The session, for queries (`torrent_status`, `have`, `file_progress`...).
     fn view(&mut self) -> &Session;
 
-    /// Writes the torrent's resume file to `state_dir` (see [`crate::resume`]). Best done when
-    /// no write is in flight (paused, or finished): a write landing after the save changes a
-    /// file's time, and the next start then checks the files again (safe, only slower).
+    /// Writes the torrent's resume file to `state_dir` (see [`crate::resume`]). Safe at any
+    /// moment: a kill right after loses no verified piece. Writes landing after the save make
+    /// the next start check the pieces of the files they changed.
     fn save_resume(&mut self, torrent: TorrentId, state_dir: &Path) -> io::Result<PathBuf>;
 
     /// Creates the torrent's empty files and syncs every file written since the last sync, on

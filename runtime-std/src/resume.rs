@@ -13,17 +13,27 @@
 //! then renamed over the old one, so a crash leaves the old file or the new one, never half
 //! of either.
 //!
+//! # Saving
+//!
+//! [`read_files`] reads each file's size and time and then the clock, for
+//! [`Session::resume_data`](bitshoal_core::session::Session::resume_data); the client calls it
+//! and the session in one go, so that no write is issued in between. Saving is safe at any
+//! moment of a download: see [`bitshoal_core::resume`] for why a kill right after a save
+//! loses no verified piece.
+//!
 //! # Adding a torrent with resume data
 //!
 //! [`check_mode`] picks the [`CheckMode`] for a torrent whose files live under a download
 //! directory: the saved resume data with the files' current sizes and times (the session
-//! trusts it if nothing changed, and checks every piece otherwise); a full check if there is
-//! no usable resume file but some of the files exist; nothing to check if none exists.
+//! trusts the verified pieces of unchanged files and checks the rest that may be on disk; see
+//! [`ResumeData::plan`](bitshoal_core::resume::ResumeData::plan)); a full check if there is
+//! no usable resume file (missing, damaged, of an older format) but some of the files exist;
+//! nothing to check if none exists.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::id::InfoHashes;
@@ -45,19 +55,28 @@ pub fn file_stats(root: &Path, info: &Info) -> Vec<Option<FileStat>> {
             if !meta.is_file() {
                 return None;
             }
-            let mtime = meta
-                .modified()
-                .ok()
-                .map_or(0, |t| match t.duration_since(UNIX_EPOCH) {
-                    Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-                    Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
-                });
+            let mtime = meta.modified().map_or(0, nanos_since_epoch);
             Some(FileStat {
                 size: meta.len(),
                 mtime,
             })
         })
         .collect()
+}
+
+/// [`file_stats`], then the wall clock in the same unit: what
+/// [`Session::resume_data`](bitshoal_core::session::Session::resume_data) takes.
+pub fn read_files(root: &Path, info: &Info) -> (Vec<Option<FileStat>>, i64) {
+    let stats = file_stats(root, info);
+    (stats, nanos_since_epoch(SystemTime::now()))
+}
+
+/// `t` in nanoseconds since the Unix epoch (negative before it), saturating.
+fn nanos_since_epoch(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
+    }
 }
 
 /// Where the resume file of the torrent with `hashes` lives in `state_dir`.
@@ -154,18 +173,33 @@ mod tests {
     use crate::testutil::Fixture;
     use bitshoal_core::create::Version;
 
+    /// Resume data of `f`'s source files, every piece verified.
+    fn complete(f: &Fixture) -> ResumeData {
+        let (files, files_read_at) = read_files(f.source.path(), &f.info);
+        let pieces = f.info.layout().piece_count();
+        ResumeData {
+            info_hashes: f.info.hashes(),
+            have: Bitfield::full(pieces),
+            unverified: Bitfield::new(pieces),
+            files,
+            files_read_at,
+            piece_layers: Vec::new(),
+        }
+    }
+
     #[test]
     fn save_and_load_round_trip_atomically() {
         let f = Fixture::new("t", &[("a", 40_000), ("b", 10)], Version::V1, 16384);
         let state = tempfile::tempdir().unwrap();
         let dir = state.path().join("state");
-        let data = ResumeData {
-            info_hashes: f.info.hashes(),
-            have: Bitfield::full(f.info.layout().piece_count()),
-            files: file_stats(f.source.path(), &f.info),
-            piece_layers: Vec::new(),
-        };
+        let data = complete(&f);
         assert!(data.files.iter().all(Option::is_some));
+        // The clock was read after the files were written.
+        assert!(data
+            .files
+            .iter()
+            .flatten()
+            .all(|f| f.mtime <= data.files_read_at));
         assert_eq!(load(&dir, &f.info.hashes()).unwrap(), None);
         let path = save(&dir, &data).unwrap();
         assert_eq!(path, resume_path(&dir, &f.info.hashes()));
@@ -201,12 +235,7 @@ mod tests {
             CheckMode::Full
         );
         // A resume file: resume with the current stats.
-        let data = ResumeData {
-            info_hashes: f.info.hashes(),
-            have: Bitfield::full(f.info.layout().piece_count()),
-            files: file_stats(f.source.path(), &f.info),
-            piece_layers: Vec::new(),
-        };
+        let data = complete(&f);
         save(state.path(), &data).unwrap();
         match check_mode(f.source.path(), &f.info, state.path()) {
             CheckMode::Resume {

@@ -38,6 +38,8 @@ mod v1;
 mod v2;
 
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;
 
 pub use error::{FileTreeProblem, HybridProblem, MetainfoError, PieceLengthProblem};

@@ -124,8 +124,6 @@ pub(crate) enum PeerEvent {
     Extended { id: u8, payload: Bytes },
     /// The peer's DHT port (BEP 5).
     DhtPort(u16),
-    /// The peer sent (or updated) its BEP 10 extension handshake: see [`PeerConn::remote`].
-    ExtendedHandshake,
     /// The peer asks for merkle hashes (BEP 52); the session answers with `hashes` or
     /// `hash reject` ([`PeerConn::send_message`]).
     HashRequest(HashRequest),
@@ -133,6 +131,8 @@ pub(crate) enum PeerEvent {
     Hashes { request: HashRequest, hashes: Bytes },
     /// The peer will not answer a hash request of ours (BEP 52).
     HashReject(HashRequest),
+    /// The peer sent (or updated) its BEP 10 extension handshake: see [`PeerConn::remote`].
+    ExtendedHandshake,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -64,10 +64,10 @@ pub enum Violation {
     UnrequestedReject(BlockRequest),
     /// A BEP 10 extended message on a connection that did not negotiate it.
     ExtensionNotNegotiated,
-    /// Metadata (BEP 9) of the wrong size or length, or that failed verification.
-    BadMetadata,
     /// Far more BEP 52 hash requests than any download needs.
     HashRequestFlood,
+    /// Metadata (BEP 9) of the wrong size or length, or that failed verification.
+    BadMetadata,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -117,8 +117,8 @@ impl fmt::Display for Violation {
                 r.index, r.begin
             ),
             Self::ExtensionNotNegotiated => f.write_str("extended message without BEP 10"),
-            Self::BadMetadata => f.write_str("metadata of the wrong size or that failed its hash"),
             Self::HashRequestFlood => f.write_str("too many hash requests"),
+            Self::BadMetadata => f.write_str("metadata of the wrong size or that failed its hash"),
         }
     }
 }

@@ -310,6 +310,11 @@ impl<P: Copy + Eq> Picker<P> {
         self.seq_cursor = 0;
     }
 
+    /// Whether sequential mode is on.
+    pub fn is_sequential(&self) -> bool {
+        self.sequential
+    }
+
     /// Sets or clears a deadline for `piece` (streaming): pieces with a deadline are picked
     /// before all others, earliest first. A piece of priority `Skip` is still not downloaded.
     pub fn set_deadline(&mut self, piece: u32, deadline: Option<Instant>) {

@@ -228,7 +228,9 @@ fn tie_breaks_are_random_but_seeded() {
 #[test]
 fn sequential_mode_ignores_rarity() {
     let mut p = setup("9991", "1000", 1, 5);
+    assert!(!p.is_sequential());
     p.set_sequential(true);
+    assert!(p.is_sequential());
     let all = bits("1111");
     let order: Vec<u32> = (0..3)
         .flat_map(|_| pick(&mut p, 1, &unchoked(&all), 1))

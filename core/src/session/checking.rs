@@ -1,5 +1,6 @@
-//! Checking the data already on disk: every piece is read ([`DiskCmd::Read`] of the whole
-//! piece) and hashed ([`HashJob`]); pieces whose hash matches are had.
+//! Checking the data already on disk: every piece to check (all of them, or those resume data
+//! leaves in doubt) is read ([`DiskCmd::Read`] of the whole piece) and hashed ([`HashJob`]);
+//! pieces whose hash matches are had.
 //!
 //! At most [`MAX_CHECKS_IN_FLIGHT`] pieces are read or hashed at once, within the session's
 //! disk-read budget ([`Config::max_disk_read_bytes`](super::Config), shared with uploads; one
@@ -10,6 +11,7 @@
 
 use bytes::Bytes;
 
+use crate::bitfield::Bitfield;
 use crate::id::{RequestId, TorrentId};
 use crate::time::Instant;
 
@@ -20,25 +22,36 @@ use super::{DiskCmd, DiskDone, Event, HashJob, Job, Output, Session, StorageErro
 pub(crate) const MAX_CHECKS_IN_FLIGHT: u32 = 4;
 
 /// A check in progress.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Checking {
-    /// The next piece to read.
+    /// The pieces not checked yet (in flight included).
+    pub(crate) todo: Bitfield,
+    /// Where to look for the next piece to read.
     next: u32,
     /// Pieces read or hashed now.
     in_flight: u32,
     /// Pieces done.
     pub(crate) checked: u32,
+    /// Pieces to check in all.
+    pub(crate) total: u32,
     /// The last percentage reported.
     reported: Option<u32>,
 }
 
 impl Session {
-    /// Starts checking a torrent's files (called when it is added).
-    pub(super) fn start_check(&mut self, now: Instant, torrent: TorrentId) {
+    /// Starts checking `pieces` of a torrent's files (called when it is added).
+    pub(super) fn start_check(&mut self, now: Instant, torrent: TorrentId, pieces: Bitfield) {
         let Some(t) = self.torrents.get_mut(torrent.0) else {
             return;
         };
-        t.checking = Some(Checking::default());
+        t.checking = Some(Checking {
+            total: pieces.count(),
+            todo: pieces,
+            next: 0,
+            in_flight: 0,
+            checked: 0,
+            reported: None,
+        });
         self.note_state(torrent);
         self.issue_checks(now, torrent);
     }
@@ -55,12 +68,15 @@ impl Session {
             return;
         };
         let layout = t.info.layout();
-        let total = layout.piece_count();
-        if c.checked >= total {
+        if c.checked >= c.total {
             self.finish_check(now, torrent);
             return;
         }
-        while c.in_flight < MAX_CHECKS_IN_FLIGHT && c.next < total {
+        let count = layout.piece_count();
+        while c.in_flight < MAX_CHECKS_IN_FLIGHT {
+            while c.next < count && !c.todo.get(c.next) {
+                c.next += 1;
+            }
             let Some(piece) = layout.piece(c.next) else {
                 break;
             };
@@ -164,7 +180,8 @@ impl Session {
         };
         c.in_flight = c.in_flight.saturating_sub(1);
         c.checked += 1;
-        let (checked, total) = (c.checked, t.have.len());
+        c.todo.set(piece, false);
+        let (checked, total) = (c.checked, c.total);
         let percent = (u64::from(checked) * 100 / u64::from(total.max(1))) as u32;
         let report = c.reported != Some(percent);
         c.reported = Some(percent);

@@ -16,21 +16,29 @@
 //!   trackers) is announced when added and every `announce_interval` after: a `get_peers`
 //!   lookup whose peers are dialled like a tracker's, then `announce_peer` with our listen
 //!   port (without a listen port, only the lookup). A lookup that reached no node (the table
-//!   was still empty) is retried once the table has a node, or after `RETRY_EMPTY` (15 s); one that found no peer for an
-//!   unfinished torrent after `RETRY_NO_PEERS` (a minute); when the bootstrap finishes, every
-//!   torrent is announced again at once.
+//!   was still empty) is retried once the table has a node, or after `RETRY_EMPTY` (15 s);
+//!   one that found no peer for an unfinished torrent after `RETRY_NO_PEERS` (a minute); when
+//!   the bootstrap finishes, every torrent is announced again at once. Each lookup's end is
+//!   reported as [`Event::DhtLookupDone`].
+//! - **Magnet links** (BEP 9) are looked up from [`Session::add_magnet`] on: the peers found
+//!   are dialled for the metadata. Whether the torrent is private is known only with the
+//!   metadata; a private one leaves the DHT then.
+//! - **Hybrid torrents** (BEP 52) are announced and looked up under both info-hashes, the v1
+//!   one and the v2 one truncated to 20 bytes, each on its own schedule: a v2 peer finds us
+//!   under either. A magnet naming only the v1 hash of a hybrid adds the v2 one once the
+//!   metadata arrives.
 //! - **Peers' DHT ports**: we set the DHT bit in the handshake and send our port (BEP 5
 //!   `port`) to peers that set it too; a peer's `port` message makes the node ping that
 //!   address, which joins the routing table if it answers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use super::{Output, Session};
+use super::{Event, Output, Session};
 use crate::dht::{Announce, DhtConfig, DhtEvent, DhtNode, DhtState, LookupId};
-use crate::id::{ConnId, InfoHashV1, RequestId, TorrentId};
+use crate::id::{ConnId, InfoHashV1, InfoHashes, RequestId, TorrentId};
 use crate::time::{Duration, Instant};
 
 /// The well-known public bootstrap routers. Only for real use: tests and demos pass loopback
@@ -73,9 +81,9 @@ impl Default for DhtSettings {
     }
 }
 
+/// One info-hash of a torrent on the DHT (a hybrid torrent has two).
 #[derive(Debug)]
 struct DhtTorrent {
-    info_hash: InfoHashV1,
     next: Instant,
     lookup: Option<LookupId>,
     /// The last lookup reached no node: go again as soon as the table has one.
@@ -86,11 +94,14 @@ struct DhtTorrent {
 #[derive(Debug)]
 pub(super) struct SessionDht {
     settings: DhtSettings,
-    node: Option<DhtNode>,
+    pub(super) node: Option<DhtNode>,
     routers: Vec<SocketAddr>,
     resolving: HashMap<RequestId, ()>,
-    torrents: HashMap<TorrentId, DhtTorrent>,
-    lookups: HashMap<LookupId, TorrentId>,
+    /// By torrent and info-hash; ordered, so the simulator's runs are reproducible.
+    torrents: BTreeMap<(TorrentId, InfoHashV1), DhtTorrent>,
+    lookups: HashMap<LookupId, (TorrentId, InfoHashV1)>,
+    /// BEP 44 items and BEP 46 lookups of the application (`dht_items.rs`).
+    pub(super) items: super::dht_items::DhtItems,
 }
 
 impl SessionDht {
@@ -100,8 +111,9 @@ impl SessionDht {
             node: None,
             routers: Vec::new(),
             resolving: HashMap::new(),
-            torrents: HashMap::new(),
+            torrents: BTreeMap::new(),
             lookups: HashMap::new(),
+            items: super::dht_items::DhtItems::default(),
         }
     }
 
@@ -119,8 +131,19 @@ impl SessionDht {
                     .filter(|t| t.lookup.is_none())
                     .map(|t| t.next),
             )
+            .chain(self.items.deadline())
             .min()
     }
+}
+
+/// The 20-byte ids a torrent goes by on the DHT: the v1 info-hash and the v2 one truncated
+/// (BEP 52), whichever it has.
+fn dht_ids(hashes: &InfoHashes) -> Vec<InfoHashV1> {
+    hashes
+        .v1()
+        .into_iter()
+        .chain(hashes.v2().map(|h| InfoHashV1(h.truncated())))
+        .collect()
 }
 
 /// Whether a datagram is KRPC (a bencoded dictionary) rather than a UDP tracker's answer.
@@ -238,78 +261,115 @@ impl Session {
             t.reached_nobody = false;
             t.next = t.next.min(now);
         }
-        let due: Vec<TorrentId> = dht
+        let due: Vec<(TorrentId, InfoHashV1)> = dht
             .torrents
             .iter()
             .filter(|(_, t)| t.lookup.is_none() && t.next <= now)
-            .map(|(id, _)| *id)
+            .map(|(key, _)| *key)
             .collect();
-        for id in due {
-            self.dht_announce(now, id);
+        for key in due {
+            self.dht_announce(now, key);
         }
+        self.dht_items_timeout(now);
         self.dht_flush(now);
     }
 
-    /// A torrent was added: announce it (unless it is private).
+    /// A torrent or a magnet link was added: announce it under each of its info-hashes
+    /// (unless it is private).
     pub(super) fn dht_torrent_added(&mut self, now: Instant, torrent: TorrentId) {
-        let Some(t) = self.torrents.get(torrent.0) else {
+        if self.dht.is_none() {
+            return;
+        }
+        if let Some(t) = self.torrents.get(torrent.0) {
+            if t.info.is_private() {
+                return; // BEP 27: private torrents use only their own trackers.
+            }
+        }
+        let Some(hashes) = self.torrent_hashes(torrent) else {
             return;
         };
-        if t.info.is_private() {
-            return; // BEP 27: private torrents use only their own trackers.
-        }
-        let info_hash = InfoHashV1(t.info.hashes().wire_id());
+        self.dht_start(now);
         let Some(dht) = self.dht.as_mut() else {
             return;
         };
-        dht.torrents.insert(
-            torrent,
-            DhtTorrent {
-                info_hash,
-                next: now,
-                lookup: None,
-                reached_nobody: false,
-            },
-        );
-        self.dht_announce(now, torrent);
+        let mut added = Vec::new();
+        for info_hash in dht_ids(&hashes) {
+            dht.torrents.entry((torrent, info_hash)).or_insert_with(|| {
+                added.push((torrent, info_hash));
+                DhtTorrent {
+                    next: now,
+                    lookup: None,
+                    reached_nobody: false,
+                }
+            });
+        }
+        for key in added {
+            self.dht_announce(now, key);
+        }
         self.dht_flush(now);
     }
 
-    /// A torrent was removed: forget it (its lookup runs out on its own).
+    /// A magnet link's metadata arrived: a private torrent leaves the DHT (BEP 27), a hybrid
+    /// one is announced under the info-hash the link did not name too.
+    pub(super) fn dht_metadata_installed(&mut self, now: Instant, torrent: TorrentId) {
+        if self
+            .torrents
+            .get(torrent.0)
+            .is_some_and(|t| t.info.is_private())
+        {
+            self.dht_torrent_removed(torrent);
+        } else {
+            self.dht_torrent_added(now, torrent);
+        }
+    }
+
+    /// A torrent was removed: forget it (its lookups run out on their own).
     pub(super) fn dht_torrent_removed(&mut self, torrent: TorrentId) {
         if let Some(dht) = self.dht.as_mut() {
-            dht.torrents.remove(&torrent);
-            dht.lookups.retain(|_, t| *t != torrent);
+            dht.torrents.retain(|(t, _), _| *t != torrent);
+            dht.lookups.retain(|_, (t, _)| *t != torrent);
         }
     }
 
-    fn dht_announce(&mut self, now: Instant, torrent: TorrentId) {
+    /// The info-hashes under which `torrent` is on the DHT (two for a hybrid torrent, none
+    /// for a private one or without the DHT).
+    pub fn dht_info_hashes(&self, torrent: TorrentId) -> Vec<InfoHashV1> {
+        self.dht.as_ref().map_or_else(Vec::new, |d| {
+            d.torrents
+                .range((torrent, InfoHashV1([0; 20]))..=(torrent, InfoHashV1([0xff; 20])))
+                .map(|((_, h), _)| *h)
+                .collect()
+        })
+    }
+
+    fn dht_announce(&mut self, now: Instant, key: (TorrentId, InfoHashV1)) {
         let port = self.config.listen_port;
-        let seed = self.torrents.get(torrent.0).is_some_and(|t| t.finished);
+        let seed = self.torrents.get(key.0 .0).is_some_and(|t| t.finished);
         let Some(dht) = self.dht.as_mut() else {
             return;
         };
-        let (Some(node), Some(t)) = (dht.node.as_mut(), dht.torrents.get_mut(&torrent)) else {
+        let (Some(node), Some(t)) = (dht.node.as_mut(), dht.torrents.get_mut(&key)) else {
             return;
         };
         if t.lookup.is_some() {
             return;
         }
+        let info_hash = key.1;
         let lookup = match port {
             Some(port) if port != 0 => node.announce(
                 now,
-                t.info_hash,
+                info_hash,
                 Announce {
                     port,
                     implied_port: false,
                     seed,
                 },
             ),
-            _ => node.get_peers(now, t.info_hash),
+            _ => node.get_peers(now, info_hash),
         };
         t.lookup = Some(lookup);
         t.next = now + dht.settings.announce_interval;
-        dht.lookups.insert(lookup, torrent);
+        dht.lookups.insert(lookup, key);
     }
 
     /// Sends the node's datagrams and acts on its events.
@@ -338,16 +398,21 @@ impl Session {
         };
         match event {
             DhtEvent::Peers { lookup, peers, .. } => {
-                if let Some(&torrent) = dht.lookups.get(&lookup) {
+                if let Some(&(torrent, _)) = dht.lookups.get(&lookup) {
                     self.dial_peers(now, torrent, &peers);
                 }
             }
-            DhtEvent::LookupDone { lookup, stats, .. } => {
-                let Some(torrent) = dht.lookups.remove(&lookup) else {
+            DhtEvent::LookupDone {
+                lookup,
+                info_hash,
+                stats,
+            } => {
+                let Some(key) = dht.lookups.remove(&lookup) else {
                     return;
                 };
-                let finished = self.torrents.get(torrent.0).is_none_or(|t| t.finished);
-                if let Some(t) = dht.torrents.get_mut(&torrent) {
+                // A magnet link is unfinished too: it is still looking for its metadata.
+                let finished = self.torrents.get(key.0 .0).is_some_and(|t| t.finished);
+                if let Some(t) = dht.torrents.get_mut(&key) {
                     t.lookup = None;
                     t.reached_nobody = stats.responses == 0;
                     if stats.responses == 0 {
@@ -357,14 +422,24 @@ impl Session {
                         t.next = t.next.min(now + RETRY_NO_PEERS);
                     }
                 }
+                self.outputs.push_back(Output::Event(Event::DhtLookupDone {
+                    torrent: key.0,
+                    info_hash,
+                    peers: stats.peers,
+                    responses: stats.responses,
+                }));
             }
-            DhtEvent::Bootstrapped { nodes } if nodes > 0 => {
-                // Lookups made before the table had anyone found nothing: go again.
-                for t in dht.torrents.values_mut() {
-                    t.next = now;
+            DhtEvent::Bootstrapped { nodes } => {
+                if nodes > 0 {
+                    // Lookups made before the table had anyone found nothing: go again.
+                    for t in dht.torrents.values_mut() {
+                        t.next = now;
+                    }
                 }
+                self.outputs
+                    .push_back(Output::Event(Event::DhtBootstrapped { nodes }));
             }
-            _ => {}
+            other => self.dht_item_event(now, other),
         }
     }
 

@@ -150,6 +150,12 @@ impl Session {
         Ok(())
     }
 
+    /// Whether a torrent downloads in index order ([`Session::set_sequential`]), or `None`
+    /// for an unknown torrent.
+    pub fn is_sequential(&self, torrent: TorrentId) -> Option<bool> {
+        Some(self.torrents.get(torrent.0)?.picker.is_sequential())
+    }
+
     /// Sets (or with `None` clears) the instant by which a piece is needed, for streaming:
     /// pieces with a deadline are requested before all others, earliest deadline first. A
     /// player sets deadlines for the pieces after its read position (see
@@ -191,6 +197,13 @@ impl Session {
         }
         self.pump_torrent(now, torrent);
         Ok(())
+    }
+
+    /// A torrent's own (upload, download) limits in bytes per second, 0 for none
+    /// ([`Session::set_torrent_limits`]), or `None` for an unknown torrent.
+    pub fn torrent_limits(&self, torrent: TorrentId) -> Option<(u64, u64)> {
+        let t = self.torrents.get(torrent.0)?;
+        Some((t.upload_limit.rate(), t.download_limit.rate()))
     }
 
     // ---- choking -------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 //! # Serving
 //!
 //! A request naming a file's `pieces root` is answered from the tree above that file's piece
-//! layer ([`UpperTree`]): hashes at the piece layer or above, with the uncle hashes its proof
+//! layer ([`UpperTree`](crate::merkle::UpperTree)): hashes at the piece layer or above, with the uncle hashes its proof
 //! layers ask for. Anything else (leaf hashes, which we do not keep; unknown roots; malformed
 //! ranges; more than [`MAX_HASH_REQUEST_LEN`] hashes) gets a `hash reject`. Each peer has a
 //! budget of [`HASH_REQUEST_BURST`] requests refilled at [`HASH_REQUEST_RATE`] a second;

@@ -418,16 +418,6 @@ pub enum Event {
         /// The new state.
         state: TorrentState,
     },
-    /// A magnet link's `info` dictionary arrived and matched the info-hash (BEP 9): the
-    /// torrent's files are known now ([`Session::torrent_info`](super::Session::torrent_info)),
-    /// its storage is opened ([`DiskCmd::Open`]) and it downloads as any other. Save `info` (the
-    /// exact bencoded dictionary) to make a `.torrent` of it.
-    MetadataReceived {
-        /// The torrent.
-        torrent: TorrentId,
-        /// The verified, bencoded `info` dictionary.
-        info: Bytes,
-    },
     /// A hybrid torrent's piece matched one of its two hashes and not the other: the torrent's
     /// v1 and v2 views describe different data (BEP 52 "Upgrade Path"). The torrent stopped in
     /// [`TorrentState::Error`].
@@ -445,13 +435,23 @@ pub enum Event {
         /// The torrent.
         torrent: TorrentId,
     },
+    /// A magnet link's `info` dictionary arrived and matched the info-hash (BEP 9): the
+    /// torrent's files are known now ([`Session::torrent_info`](super::Session::torrent_info)),
+    /// its storage is opened ([`DiskCmd::Open`]) and it downloads as any other. Save `info` (the
+    /// exact bencoded dictionary) to make a `.torrent` of it.
+    MetadataReceived {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The verified, bencoded `info` dictionary.
+        info: Bytes,
+    },
     /// Checking the files on disk progressed (reported at each whole percent, and at the end).
     CheckingProgress {
         /// The torrent.
         torrent: TorrentId,
         /// Pieces checked.
         checked: u32,
-        /// All pieces.
+        /// Pieces to check (all of them, or those resume data left in doubt).
         total: u32,
     },
     /// A tracker answered a scrape ([`Session::scrape`](super::Session::scrape); BEP 48,
@@ -484,5 +484,52 @@ pub enum Event {
         ip: IpAddr,
         /// The tracker that reported it.
         url: String,
+    },
+    /// The DHT's bootstrap lookup finished (BEP 5; [`Config::dht`](super::Config::dht)).
+    DhtBootstrapped {
+        /// Nodes in the routing tables now.
+        nodes: usize,
+    },
+    /// A DHT lookup (`get_peers`, then `announce_peer`) of one of a torrent's info-hashes
+    /// finished (BEP 5); the peers it found were dialled as a tracker's are.
+    DhtLookupDone {
+        /// The torrent (a magnet link's too, while it fetches the metadata).
+        torrent: TorrentId,
+        /// The info-hash looked up (a hybrid torrent's v2 one truncated, BEP 52).
+        info_hash: crate::id::InfoHashV1,
+        /// Distinct peers found.
+        peers: usize,
+        /// Nodes that answered.
+        responses: u32,
+    },
+    /// A BEP 44 get ([`Session::dht_get_immutable`](super::Session::dht_get_immutable),
+    /// [`Session::dht_get_mutable`](super::Session::dht_get_mutable)) finished.
+    DhtItem {
+        /// What the call returned.
+        lookup: crate::dht::LookupId,
+        /// The item's target.
+        target: crate::dht::NodeId,
+        /// The item (a mutable one's newest verified version), if any node had it.
+        item: Option<crate::dht::Item>,
+    },
+    /// A BEP 44 put ([`Session::dht_put`](super::Session::dht_put), or its hourly
+    /// republish) finished.
+    DhtPutDone {
+        /// What the call returned (or the republish's own lookup).
+        lookup: crate::dht::LookupId,
+        /// The item's target.
+        target: crate::dht::NodeId,
+        /// Nodes that stored it.
+        acked: usize,
+    },
+    /// A BEP 46 lookup ([`Session::dht_resolve_torrent`](super::Session::dht_resolve_torrent))
+    /// finished.
+    DhtTorrentResolved {
+        /// What the call returned.
+        lookup: crate::dht::LookupId,
+        /// The info-hash the newest valid item points at, if one was found.
+        info_hash: Option<crate::id::InfoHashV1>,
+        /// That item's sequence number.
+        seq: Option<i64>,
     },
 }

@@ -5,10 +5,10 @@
 //! # States
 //!
 //! ```text
-//!            add (CheckMode::Full, or Resume with changed files)
+//!            add (CheckMode::Full, or Resume with pieces to check)
 //!   add ──▶ Checking ──all pieces read and hashed──▶ Downloading ──last wanted piece──▶ Seeding
 //!    │                                                   ▲   │
-//!    └── (Trust / Resume with unchanged files) ──────────┘   └── pause ──▶ Paused ── resume ─┐
+//!    └── (Trust / Resume with nothing to check) ─────────┘   └── pause ──▶ Paused ── resume ─┐
 //!                         any state ── storage error ──▶ Error ── resume ──▶ (as before) ◀───┘
 //! ```
 //!
@@ -41,7 +41,7 @@ pub enum TorrentState {
     Checking {
         /// Pieces read and hashed so far.
         checked: u32,
-        /// All pieces.
+        /// Pieces to check (all of them, or those resume data left in doubt).
         total: u32,
     },
     /// Downloading: some wanted piece is missing.
@@ -84,8 +84,9 @@ pub enum CheckMode {
     Full,
     /// Resume data from an earlier run, and the files' sizes and modification times now, as
     /// the runtime reads them (one entry per file of the torrent, `None` for a missing file or
-    /// a pad file). If every file is as the resume data recorded, its pieces are trusted;
-    /// otherwise every piece is checked, as with [`CheckMode::Full`].
+    /// a pad file). Pieces verified in the earlier run whose files are unchanged are trusted;
+    /// the pieces of changed files, and those that may have been verified after the data was
+    /// saved, are checked from disk ([`ResumeData::plan`]).
     Resume {
         /// The resume data saved earlier ([`Session::resume_data`]).
         data: ResumeData,
@@ -94,8 +95,11 @@ pub enum CheckMode {
     },
 }
 
-/// The pieces to start with and whether to check the files first.
-pub(super) fn initial_have(info: &Info, check: CheckMode) -> Result<(Bitfield, bool), AddError> {
+/// The pieces to start with, and those to check from disk first (`None`: none).
+pub(super) fn initial_have(
+    info: &Info,
+    check: CheckMode,
+) -> Result<(Bitfield, Option<Bitfield>), AddError> {
     let pieces = info.layout().piece_count();
     let fits = |have: &Bitfield| {
         if have.len() == pieces {
@@ -110,9 +114,9 @@ pub(super) fn initial_have(info: &Info, check: CheckMode) -> Result<(Bitfield, b
     match check {
         CheckMode::Trust(have) => {
             fits(&have)?;
-            Ok((have, false))
+            Ok((have, None))
         }
-        CheckMode::Full => Ok((Bitfield::new(pieces), true)),
+        CheckMode::Full => Ok((Bitfield::new(pieces), Some(Bitfield::full(pieces)))),
         CheckMode::Resume {
             data,
             current_files,
@@ -121,12 +125,9 @@ pub(super) fn initial_have(info: &Info, check: CheckMode) -> Result<(Bitfield, b
                 return Err(AddError::ResumeForAnotherTorrent);
             }
             fits(&data.have)?;
-            let unchanged = data.files.len() == info.files().len() && data.files == current_files;
-            if unchanged {
-                Ok((data.have, false))
-            } else {
-                Ok((Bitfield::new(pieces), true))
-            }
+            let plan = data.plan(info, &current_files);
+            let check = (!plan.check.is_clear()).then_some(plan.check);
+            Ok((plan.trusted, check))
         }
     }
 }
@@ -141,7 +142,7 @@ impl Torrent {
         } else if let Some(c) = &self.checking {
             TorrentState::Checking {
                 checked: c.checked,
-                total: self.have.len(),
+                total: c.total,
             }
         } else if self.finished {
             TorrentState::Seeding
@@ -220,22 +221,37 @@ impl Session {
         Some(out)
     }
 
-    /// Resume data for a torrent: its verified pieces now, with `files` as the runtime reads
-    /// them now (each file's size and modification time, `None` if missing; see
-    /// [`ResumeData`]). Save it when no write is in flight (after [`Session::pause`] and the
-    /// disk jobs completed, or at any quiet moment): a write completing after the files were
-    /// read changes a modification time, and the next start then checks everything, which is
-    /// safe but slow.
+    /// Resume data for a torrent: its verified pieces now, the pieces that may have data on
+    /// disk without being verified (blocks written or being written, pieces still to check),
+    /// and `files` as the runtime read them just now (each file's size and modification time,
+    /// `None` if missing), at `files_read_at` (read after them, on the clock of the times; see
+    /// [`ResumeData`]). Save it at any moment: a restart with it loses no piece verified before
+    /// the process ended and trusts none that was not verified (see [`crate::resume`]). The
+    /// runtime must not let the session issue writes between reading the files and this call.
     pub fn resume_data(
         &self,
         torrent: TorrentId,
         files: Vec<Option<FileStat>>,
+        files_read_at: i64,
     ) -> Option<ResumeData> {
         let t = self.torrents.get(torrent.0)?;
+        let mut unverified = Bitfield::new(t.have.len());
+        for &piece in t.pieces.keys() {
+            if !t.have.get(piece) {
+                unverified.set(piece, true);
+            }
+        }
+        if let Some(c) = &t.checking {
+            for piece in c.todo.iter_set() {
+                unverified.set(piece, true);
+            }
+        }
         Some(ResumeData {
             info_hashes: t.info.hashes(),
             have: t.have.clone(),
+            unverified,
             files,
+            files_read_at,
             piece_layers: t
                 .v2
                 .as_ref()

@@ -124,6 +124,8 @@ impl Session {
         self.assert_drained();
         let magnet = add.magnet;
         let hashes = magnet.info_hashes();
+        // A v2 torrent arrives without its piece layers: they are fetched from peers with BEP 52
+        // hash requests once the metadata is in.
         let wire_ids: Vec<[u8; 20]> =
             [hashes.v1().map(|h| h.0), hashes.v2().map(|h| h.truncated())]
                 .into_iter()
@@ -156,6 +158,7 @@ impl Session {
             magnet.trackers().iter().map(|t| vec![t.clone()]).collect();
         tiers.extend(add.trackers);
         self.trackers_start(now, id, &tiers);
+        self.dht_torrent_added(now, id);
         for peer in magnet.peers() {
             if let PeerAddr::Ip(addr) = peer {
                 let _ = self.connect_inner(now, id, *addr);
@@ -707,6 +710,7 @@ impl Session {
             self.after_activity(now, conn);
         }
         self.ext_metadata_installed(now, torrent);
+        self.dht_metadata_installed(now, torrent);
         self.pump_torrent(now, torrent);
     }
 

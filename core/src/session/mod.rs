@@ -4,6 +4,7 @@
 
 pub(crate) mod checking;
 mod dht;
+mod dht_items;
 mod engine;
 mod ext;
 mod ext_more;
@@ -21,12 +22,15 @@ mod tests;
 mod tests_ext;
 #[cfg(test)]
 mod tests_lifecycle;
+#[cfg(test)]
+mod tests_resume;
 mod trackers;
 pub(crate) mod v2;
 mod verify;
 
 pub use crate::picker::Priority;
 pub use dht::{DhtSettings, PUBLIC_ROUTERS};
+pub use dht_items::{MAX_PUBLISHED, REPUBLISH_INTERVAL};
 pub use engine::CommandError;
 pub use ext::{MAX_LEARNED, MIN_PEX_GAP, PEX_CHECK_INTERVAL};
 pub use ext_more::{MAX_HOLEPUNCH_CONNECTS, MAX_PEX_SOURCES, MAX_TEX_TRACKERS};
@@ -87,7 +91,9 @@ pub struct Config {
     pub max_disk_read_bytes: u64,
     /// The most bytes of block writes in flight and of complete pieces waiting for their
     /// digest; no new blocks are requested above it (back-pressure from a slow disk or a slow
-    /// hasher, and the bound on the memory downloads hold).
+    /// hasher, and the bound on the memory downloads hold). A connection's requests still in
+    /// flight count against what is left, so a deep pipeline cannot land on top of a full
+    /// queue.
     pub max_disk_write_bytes: u64,
     /// The most bytes handed to a connection's socket and not yet flushed before we stop
     /// reading more blocks for it.
@@ -116,7 +122,7 @@ impl Default for Config {
             upload_rate_limit: 0,
             download_rate_limit: 0,
             max_disk_read_bytes: 16 * 1024 * 1024,
-            max_disk_write_bytes: 16 * 1024 * 1024,
+            max_disk_write_bytes: 8 * 1024 * 1024,
             max_unflushed_bytes: 1024 * 1024,
             peer: PeerConfig::DEFAULT,
             client_name: concat!("bitshoal ", env!("CARGO_PKG_VERSION")).to_string(),
@@ -479,11 +485,11 @@ pub struct Session {
     rate_wakeup: Option<Instant>,
     /// Connections waiting for rate-limit tokens.
     rate_waiters: Vec<ConnId>,
-    /// The extension protocol: magnet torrents fetching metadata, per-connection state.
-    ext: ext::ExtState,
     /// BEP 52 hash requests: budgets per peer, piece layers being fetched.
     hash_transfer: hashes::HashTransfer,
     dht: Option<dht::SessionDht>,
+    /// The extension protocol: magnet torrents fetching metadata, per-connection state.
+    ext: ext::ExtState,
     /// BEP 14 local service discovery.
     lsd: lsd::SessionLsd,
 }
@@ -521,9 +527,9 @@ impl Session {
             rate_wakeup: None,
             rate_waiters: Vec::new(),
             trackers: trackers::Trackers::new(tracker_key),
-            ext: ext::ExtState::default(),
             hash_transfer: hashes::HashTransfer::default(),
             dht: dht_settings.map(dht::SessionDht::new),
+            ext: ext::ExtState::default(),
             lsd: lsd::SessionLsd::default(),
         }
     }
@@ -574,8 +580,8 @@ impl Session {
         }
         self.outputs
             .push_back(Output::Disk(DiskCmd::Open { torrent: id, info }));
-        if check {
-            self.start_check(now, id);
+        if let Some(pieces) = check {
+            self.start_check(now, id, pieces);
         } else {
             self.note_state(id);
         }
@@ -776,8 +782,8 @@ impl Session {
             .chain(self.next_choke)
             .chain(self.rate_wakeup)
             .chain(self.trackers.deadline())
-            .chain(self.ext_deadline())
             .chain(self.dht.as_ref().and_then(dht::SessionDht::deadline))
+            .chain(self.ext_deadline())
             .chain(self.lsd_deadline())
             .min()
     }
@@ -1033,8 +1039,8 @@ impl Session {
             .expect("checked above")
             .peers
             .push(conn);
-        self.ext_conn_established(now, torrent, conn);
         self.hashes_conn_established(conn, theirs);
+        self.ext_conn_established(now, torrent, conn);
         self.outputs.push_back(Output::Event(Event::PeerConnected {
             torrent,
             conn,
@@ -1135,7 +1141,18 @@ impl Session {
         let writes_over = self.disk_write_bytes >= self.config.max_disk_write_bytes;
         self.write_blocked |= writes_over && interested;
         if interested && !c.peer.fully_choked() && !writes_over {
-            let slots = c.peer.request_slots(now) as usize;
+            // Blocks still on their way count against the same cap as the writes and hashes
+            // they become: without this, a deep pipeline (up to `MAX_PIPELINE` blocks) lands
+            // in memory on top of a full write queue whenever the disk or hasher lags.
+            let room =
+                (self.config.max_disk_write_bytes - self.disk_write_bytes) / u64::from(BLOCK_LEN);
+            let room = usize::try_from(room)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(c.peer.outstanding_count());
+            let wanted = c.peer.request_slots(now) as usize;
+            // Held back by the cap: a completed write asks again (`write_completed`).
+            self.write_blocked |= wanted > room;
+            let slots = wanted.min(room);
             // Download limit: one block's tokens per request.
             let granted =
                 engine::grant_blocks(now, &mut self.download_limit, &mut t.download_limit, slots);

@@ -511,27 +511,11 @@ fn a_request_flood_while_choked_is_cut_off() {
 
 /// A v1 multi-file torrent over `data`, cut into files of `sizes` bytes.
 fn multi_file_info(data: &[u8], sizes: &[usize], piece_length: u32) -> Arc<Info> {
-    assert_eq!(sizes.iter().sum::<usize>(), data.len());
-    let mut pieces = Vec::new();
-    for chunk in data.chunks(piece_length as usize) {
-        pieces.extend_from_slice(&Sha1::digest(chunk));
-    }
-    let mut files = b"l".to_vec();
-    for (i, size) in sizes.iter().enumerate() {
-        let name = format!("f{i}");
-        files.extend_from_slice(
-            format!("d6:lengthi{size}e4:pathl{}:{name}ee", name.len()).as_bytes(),
-        );
-    }
-    files.push(b'e');
-    let mut raw = Vec::new();
-    let mut d = DictWriter::new(&mut raw);
-    d.raw(b"files", &files);
-    d.bytes(b"name", b"multi");
-    d.int(b"piece length", i64::from(piece_length));
-    d.bytes(b"pieces", &pieces);
-    d.finish();
-    Arc::new(Info::from_bytes(&raw).expect("test torrent is valid"))
+    Arc::new(crate::metainfo::testing::multi_file_info(
+        data,
+        sizes,
+        piece_length,
+    ))
 }
 
 fn config(seed: u64) -> Config {
@@ -724,6 +708,9 @@ fn a_per_torrent_download_limit_paces_the_leecher() {
         .set_torrent_limits(pair.now, ids[1], 0, 64 * 1024)
         .unwrap();
     pair.drain(1);
+    let session = &pair.nodes[1].session;
+    assert_eq!(session.torrent_limits(ids[1]), Some((0, 64 * 1024)));
+    assert_eq!(session.is_sequential(ids[1]), Some(false));
     pair.nodes[1]
         .session
         .connect(pair.now, ids[1], Pair::addr(0))

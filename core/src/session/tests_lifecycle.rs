@@ -10,7 +10,6 @@ use bytes::{Bytes, BytesMut};
 use sha1::{Digest as _, Sha1};
 
 use super::*;
-use crate::bencode::DictWriter;
 use crate::metainfo::Info;
 use crate::resume::{FileStat, ResumeData};
 use crate::wire::Message;
@@ -19,23 +18,11 @@ const PIECE: usize = 16384;
 
 /// A multi-file v1 torrent over `data`, cut into files of `sizes` bytes.
 fn info_for(data: &[u8], sizes: &[usize]) -> Arc<Info> {
-    let mut pieces = Vec::new();
-    for chunk in data.chunks(PIECE) {
-        pieces.extend_from_slice(&Sha1::digest(chunk));
-    }
-    let mut files = b"l".to_vec();
-    for (i, size) in sizes.iter().enumerate() {
-        files.extend_from_slice(format!("d6:lengthi{size}e4:pathl2:f{i}ee").as_bytes());
-    }
-    files.push(b'e');
-    let mut raw = Vec::new();
-    let mut d = DictWriter::new(&mut raw);
-    d.raw(b"files", &files);
-    d.bytes(b"name", b"multi");
-    d.int(b"piece length", PIECE as i64);
-    d.bytes(b"pieces", &pieces);
-    d.finish();
-    Arc::new(Info::from_bytes(&raw).expect("test torrent is valid"))
+    Arc::new(crate::metainfo::testing::multi_file_info(
+        data,
+        sizes,
+        PIECE as u32,
+    ))
 }
 
 fn payload(len: usize) -> Vec<u8> {
@@ -243,13 +230,17 @@ fn a_full_check_of_complete_files_seeds() {
 }
 
 #[test]
-fn resume_data_is_trusted_only_while_the_files_are_unchanged() {
+fn resume_data_is_trusted_only_for_unchanged_files() {
     let (data, info, sizes) = fixture();
     let mut node = Node::new(split(&data, sizes));
     let t = node
         .add(AddTorrent::new(info.clone()).with_check(CheckMode::Full))
         .unwrap();
-    let saved = node.session.resume_data(t, node.stats()).unwrap();
+    // Read long after the files' times (1000 + size): not "racy".
+    let saved = node
+        .session
+        .resume_data(t, node.stats(), 1_000_000_000_000)
+        .unwrap();
     let bytes = saved.encode();
     assert!(node.session.remove_torrent(node.now, t));
     node.drain();
@@ -269,8 +260,10 @@ fn resume_data_is_trusted_only_while_the_files_are_unchanged() {
     assert!(node.session.remove_torrent(node.now, t));
     node.drain();
 
-    // f1 changed (its size, so its stat): everything is checked, and the damage found.
+    // f1 changed (its size, so its stat): the pieces in it (2 and 3) are checked, and the
+    // damage found; f0's pieces are trusted.
     node.files[1].as_mut().unwrap().truncate(10);
+    node.events.clear();
     let t = node
         .add(AddTorrent::new(info.clone()).with_check(CheckMode::Resume {
             data: data_back.clone(),
@@ -278,6 +271,14 @@ fn resume_data_is_trusted_only_while_the_files_are_unchanged() {
         }))
         .unwrap();
     assert!(node.max_reads_in_flight > 0, "the files were read");
+    assert!(node.events.iter().any(|e| matches!(
+        e,
+        Event::CheckingProgress {
+            checked: 2,
+            total: 2,
+            ..
+        }
+    )));
     assert_eq!(have_list(&node.session, t), [true, true, false, false]);
     assert!(node.session.remove_torrent(node.now, t));
     node.drain();

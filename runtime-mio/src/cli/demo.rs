@@ -11,7 +11,6 @@
 //! the seed on mio, the downloaders alternating std, mio, std, ...).
 
 use std::fs;
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
@@ -20,12 +19,13 @@ use std::time::{Duration, Instant};
 
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::create::Version;
-use bitshoal_core::id::{ConnId, TorrentId};
-use bitshoal_core::metainfo::{Info, Metainfo};
+use bitshoal_core::id::TorrentId;
+use bitshoal_core::metainfo::Metainfo;
 use bitshoal_core::rng::Rng;
-use bitshoal_core::session::{AddError, Config, ConnectError, Event, TorrentStatus};
-use bitshoal_mio::client::{Client, ClientConfig, ClientEvent};
+use bitshoal_core::session::{AddTorrent, Config, Event};
+use bitshoal_mio::client::{Client, ClientConfig, ClientEvent, TorrentClient};
 use bitshoal_std::blocking::BlockingClient;
+use bitshoal_std::client::add_trusting;
 use bitshoal_std::create::{create_torrent, CreateOptions};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -73,69 +73,6 @@ impl Runtime {
             Self::Mio => false,
             Self::Std => true,
             Self::Mixed => index % 2 == 1,
-        }
-    }
-}
-
-/// A client on either runtime; both have the same methods.
-enum AnyClient {
-    Mio(Client),
-    Std(BlockingClient),
-}
-
-impl AnyClient {
-    fn new(blocking: bool, config: ClientConfig) -> io::Result<Self> {
-        Ok(if blocking {
-            Self::Std(BlockingClient::new(config)?)
-        } else {
-            Self::Mio(Client::new(config)?)
-        })
-    }
-
-    fn runtime(&self) -> &'static str {
-        match self {
-            Self::Mio(_) => "mio",
-            Self::Std(_) => "std",
-        }
-    }
-
-    fn add_torrent(
-        &mut self,
-        info: Arc<Info>,
-        dir: PathBuf,
-        have: Option<Bitfield>,
-    ) -> Result<TorrentId, AddError> {
-        match self {
-            Self::Mio(c) => c.add_torrent(info, dir, have),
-            Self::Std(c) => c.add_torrent(info, dir, have),
-        }
-    }
-
-    fn connect(&mut self, torrent: TorrentId, addr: SocketAddr) -> Result<ConnId, ConnectError> {
-        match self {
-            Self::Mio(c) => c.connect(torrent, addr),
-            Self::Std(c) => c.connect(torrent, addr),
-        }
-    }
-
-    fn local_addr(&self) -> Option<SocketAddr> {
-        match self {
-            Self::Mio(c) => c.local_addr(),
-            Self::Std(c) => c.local_addr(),
-        }
-    }
-
-    fn status(&mut self, torrent: TorrentId) -> Option<TorrentStatus> {
-        match self {
-            Self::Mio(c) => c.status(torrent),
-            Self::Std(c) => c.status(torrent),
-        }
-    }
-
-    fn turn(&mut self, max_wait: Duration) -> io::Result<Vec<ClientEvent>> {
-        match self {
-            Self::Mio(c) => c.turn(max_wait),
-            Self::Std(c) => c.turn(max_wait),
         }
     }
 }
@@ -211,34 +148,27 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
             listen: Some("127.0.0.1:0".parse().expect("a literal address")),
             ..ClientConfig::default()
         };
-        let mut client = AnyClient::new(args.runtime.blocking(index), config)?;
         let dir = if seed {
             source_dir.clone()
         } else {
             work.path().join(format!("leecher-{index}"))
         };
-        let have = seed.then(|| Bitfield::full(pieces));
-        let torrent = client.add_torrent(info.clone(), dir, have)?;
-        for &addr in &addrs {
-            client.connect(torrent, addr)?;
-        }
-        addrs.push(client.local_addr().expect("clients listen"));
-        runtimes.push(client.runtime());
-        let tx = tx.clone();
-        let stop_after_seeding = !seed;
-        handles.push(thread::spawn(move || {
-            // A client that panics must end the demo with an error, not leave it waiting.
-            let reporter = tx.clone();
-            let run = std::panic::AssertUnwindSafe(|| {
-                drive(index, client, torrent, stop_after_seeding, tx)
-            });
-            if std::panic::catch_unwind(run).is_err() {
-                let _ = reporter.send(Report::Failed {
-                    client: index,
-                    error: "the client panicked (a bug: please report it)".into(),
-                });
-            }
-        }));
+        let joining = Joining {
+            index,
+            config,
+            add: add_trusting(info.clone(), seed.then(|| Bitfield::full(pieces))),
+            dir,
+            peers: &addrs,
+            tx: tx.clone(),
+        };
+        let (addr, runtime, handle) = if args.runtime.blocking(index) {
+            start::<BlockingClient>(joining, "std")?
+        } else {
+            start::<Client>(joining, "mio")?
+        };
+        addrs.push(addr);
+        runtimes.push(runtime);
+        handles.push(handle);
     }
     drop(tx);
     say(
@@ -246,7 +176,7 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
         &format!("runtimes (seed first): {}", runtimes.join(", ")),
     );
 
-    let bars = Bars::new(&args, clients, pieces);
+    let mut bars = Bars::new(&args, clients, pieces);
     let mut done = 0;
     let mut downloaded_total = 0;
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
@@ -319,11 +249,61 @@ pub(crate) fn run(args: DemoArgs) -> CliResult {
     Ok(())
 }
 
+/// A client about to join the swarm: its number (0 is the seed), configuration, torrent,
+/// download folder, the clients to connect to, and where to report.
+struct Joining<'a> {
+    index: usize,
+    config: ClientConfig,
+    add: AddTorrent,
+    dir: PathBuf,
+    peers: &'a [SocketAddr],
+    tx: mpsc::Sender<Report>,
+}
+
+/// Starts a client on runtime `C` (named `runtime`), adds the torrent, connects it to the
+/// clients before it and runs it on its own thread. Returns where it listens, the runtime's
+/// name and the thread.
+fn start<C: TorrentClient + Send + 'static>(
+    joining: Joining<'_>,
+    runtime: &'static str,
+) -> Result<(SocketAddr, &'static str, thread::JoinHandle<()>), Box<dyn std::error::Error>> {
+    let Joining {
+        index,
+        config,
+        add,
+        dir,
+        peers,
+        tx,
+    } = joining;
+    let mut client = C::new(config)?;
+    let torrent = client.add_torrent_with(add, dir)?;
+    for &addr in peers {
+        client.connect(torrent, addr)?;
+    }
+    let addr = client.local_addr().expect("clients listen");
+    let stop_when_synced = index != 0;
+    let handle = thread::spawn(move || {
+        // A client that panics must end the demo with an error, not leave it waiting.
+        let reporter = tx.clone();
+        let run = std::panic::AssertUnwindSafe(|| {
+            drive(index, runtime, client, torrent, stop_when_synced, tx)
+        });
+        if std::panic::catch_unwind(run).is_err() {
+            let _ = reporter.send(Report::Failed {
+                client: index,
+                error: "the client panicked (a bug: please report it)".into(),
+            });
+        }
+    });
+    Ok((addr, runtime, handle))
+}
+
 /// Runs one client until its torrent is downloaded and synced (downloaders) or forever (the
 /// seed, whose thread ends with the process).
-fn drive(
+fn drive<C: TorrentClient>(
     index: usize,
-    mut client: AnyClient,
+    runtime: &'static str,
+    mut client: C,
     torrent: TorrentId,
     stop_when_synced: bool,
     tx: mpsc::Sender<Report>,
@@ -348,7 +328,7 @@ fn drive(
                         .expect("the torrent is in the session");
                     let _ = tx.send(Report::Done {
                         client: index,
-                        runtime: client.runtime(),
+                        runtime,
                         uploaded: status.uploaded,
                         downloaded: status.downloaded,
                     });
@@ -440,9 +420,13 @@ fn say(args: &DemoArgs, line: &str) {
 }
 
 /// One progress bar per downloader (hidden when stderr is not a terminal, or with `--json`).
+/// The downloaders' progress: a bar each on a terminal, or with `--json` a `progress` line
+/// whenever a downloader has more pieces.
 struct Bars {
     bars: Vec<ProgressBar>,
     multi: MultiProgress,
+    /// With `--json`: the pieces last reported per client.
+    json: Option<Vec<u32>>,
 }
 
 impl Bars {
@@ -472,10 +456,24 @@ impl Bars {
                 bar
             })
             .collect();
-        Self { bars, multi }
+        Self {
+            bars,
+            multi,
+            json: args.json.then(|| vec![0; clients]),
+        }
     }
 
-    fn set(&self, client: usize, have: u32, downloaded: u64) {
+    fn set(&mut self, client: usize, have: u32, downloaded: u64) {
+        if let Some(last) = self.json.as_mut().and_then(|l| l.get_mut(client)) {
+            if client > 0 && have > *last {
+                *last = have;
+                let pieces = self.bars[client].length().unwrap_or(0);
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "progress", "client": client, "have": have, "pieces": pieces, "downloaded": downloaded})
+                );
+            }
+        }
         if client > 0 {
             self.bars[client].set_position(u64::from(have));
             self.bars[client].set_message(human(downloaded));

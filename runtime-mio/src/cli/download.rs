@@ -8,10 +8,11 @@
 //! # Resume
 //!
 //! The verified pieces are saved to `DIR/.bitshoal/<info-hash>.resume` (or `--state-dir`)
-//! every few seconds while pieces arrive, and when the command ends (done, Ctrl-C, an error).
-//! Running the same command again continues: if the files are as the resume file recorded,
-//! its pieces are trusted; if they changed since (a kill landed between a write and the next
-//! save), every piece on disk is checked first. Either way no verified piece is fetched again.
+//! when pieces were verified since the last save, at most every two seconds, and when the
+//! command ends (done, Ctrl-C, an error). Running the same command again continues: the
+//! verified pieces of files unchanged since the save are trusted; the pieces of files written
+//! since, and those that were being downloaded at the save, are checked from disk first (see
+//! `bitshoal_core::resume`). Whenever a kill lands, no verified piece is fetched again.
 //!
 //! Exit codes and what the client contacts: see [`super::transfer`] and [`super::options`].
 
@@ -34,7 +35,7 @@ use super::options::{self, Discovery, RuntimeChoice};
 use super::progress::Progress;
 use super::transfer::{self, Failure, DEFAULT_LISTEN};
 
-/// How often the resume file is saved while pieces arrive.
+/// The least time between two saves of the resume file while pieces are verified.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 
 /// Download a torrent from its trackers and the peers given.
@@ -148,7 +149,10 @@ fn plan(args: &DownloadArgs, fetched: Option<Metainfo>) -> Result<Plan, Failure>
     };
     let state_dir = transfer::state_dir(&args.output, info.name(), args.state_dir.as_deref())?;
     let reach = discovery.reach(&peers);
-    let dht = discovery.dht_settings();
+    let dht = super::dht_state::restore(
+        discovery.dht_settings(),
+        &super::dht_state::download_path(&args.output, args.state_dir.as_deref()),
+    );
     Ok(Plan {
         meta,
         listen,
@@ -173,6 +177,7 @@ fn note(json: bool, value: serde_json::Value, text: &str) {
 
 fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
     // A magnet link (BEP 9): the metadata first, then as for a .torrent.
+    let net = magnet_net(&args)?;
     let fetched = super::magnet::resolve(
         &args.torrent,
         &mut args.peers,
@@ -180,6 +185,7 @@ fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
         &args.listen,
         args.json,
         args.timeout,
+        &net,
     )?;
     let plan = plan(&args, fetched)?;
     if plan.trackers.is_empty() && plan.peers.is_empty() && plan.dht.is_none() && !plan.lsd {
@@ -210,6 +216,9 @@ fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
         .add_torrent_with(add, args.output.clone())
         .map_err(transfer::add_failure)?;
     configure(&mut client, torrent, &args, &plan.priorities)?;
+    if args.json {
+        transfer::emit(configured_json(client.view(), torrent));
+    }
     let mut progress = Progress::new(&info, &plan.priorities, args.json, args.files);
     let mut run = Run {
         torrent,
@@ -243,7 +252,30 @@ fn download<C: TorrentClient>(mut args: DownloadArgs) -> Result<(), Failure> {
     if let Err(e) = client.save_resume(torrent, &run.state_dir) {
         progress.println(&format!("cannot save the resume file: {e}"));
     }
+    super::dht_state::save(&mut client, &net.dht_state);
     result
+}
+
+/// The network side of a magnet link's metadata client: the DHT (with its saved state) and
+/// the loopback rule, as for the download proper.
+fn magnet_net(args: &DownloadArgs) -> Result<super::magnet::Net, Failure> {
+    let listen = transfer::parse_addr("--listen", &args.listen)?;
+    // The --peer addresses and the link's x.pe peers may be reached.
+    let mut peers: Vec<SocketAddr> = args.peers.iter().filter_map(|p| p.parse().ok()).collect();
+    if let Ok(link) = bitshoal_core::magnet::Magnet::parse(&args.torrent) {
+        for p in link.peers() {
+            if let bitshoal_core::magnet::PeerAddr::Ip(addr) = p {
+                peers.push(*addr);
+            }
+        }
+    }
+    let discovery = args.discovery.plan(listen).map_err(Failure::other)?;
+    let dht_state = super::dht_state::download_path(&args.output, args.state_dir.as_deref());
+    Ok(super::magnet::Net {
+        dht: super::dht_state::restore(discovery.dht_settings(), &dht_state),
+        reach: discovery.reach(&peers),
+        dht_state,
+    })
 }
 
 /// Sets the torrent's file priorities, order and rate limits as the flags say.
@@ -273,6 +305,21 @@ fn configure<C: TorrentClient>(
             .map_err(misuse)?;
     }
     Ok(())
+}
+
+/// The `configured` line: the torrent's settings as the session holds them after
+/// [`configure`] (not as the flags said), so scripts and tests see what took effect.
+fn configured_json(
+    session: &bitshoal_core::session::Session,
+    torrent: TorrentId,
+) -> serde_json::Value {
+    let (max_up, max_down) = session.torrent_limits(torrent).unwrap_or_default();
+    json!({
+        "event": "configured",
+        "sequential": session.is_sequential(torrent).unwrap_or(false),
+        "max_down": max_down,
+        "max_up": max_up,
+    })
 }
 
 /// A download in progress.

@@ -2,6 +2,7 @@
 
 pub(crate) mod create;
 pub(crate) mod demo;
+pub(crate) mod dht_state;
 pub(crate) mod download;
 pub(crate) mod info;
 pub(crate) mod magnet;

@@ -77,7 +77,8 @@ fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
     // a loopback address it runs only with --dht-bootstrap, and then stays on loopback and
     // the nodes named.
     let discovery = args.discovery.plan(listen).map_err(Failure::other)?;
-    let dht = discovery.dht_settings();
+    let dht_state = super::dht_state::seed_path(&args.data);
+    let dht = super::dht_state::restore(discovery.dht_settings(), &dht_state);
     let reach = if dht.is_some() {
         discovery.reach(&[])
     } else {
@@ -122,6 +123,10 @@ fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
             if let ClientEvent::Session(Event::StorageFailed { error, .. }) = event {
                 return Err(Failure::disk(error.to_string()));
             }
+            // Saved once joined too: a seed is often stopped by other means than Ctrl-C.
+            if let ClientEvent::Session(Event::DhtBootstrapped { .. }) = event {
+                super::dht_state::save(&mut client, &dht_state);
+            }
         }
         let Some(status) = client.status(torrent) else {
             return Err(Failure::other("the torrent left the session"));
@@ -141,6 +146,7 @@ fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
             }
         }
     }
+    super::dht_state::save(&mut client, &dht_state);
     Ok(())
 }
 

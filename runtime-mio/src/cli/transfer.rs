@@ -27,6 +27,9 @@
 //! `download` keeps each torrent's resume file in `DIR/.bitshoal/<info-hash>.resume` (`-o
 //! DIR`; `--state-dir` moves it), outside the content folder `DIR/<name>`; see
 //! [`state_dir`].
+//!
+//! The DHT node's id and contacts are kept in `DIR/.bitshoal/dht.dat` (`seed`: in `--data
+//! DIR`'s) so the node id survives restarts (BEP 5); see [`super::dht_state`].
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -306,6 +309,21 @@ pub(crate) fn event_json(event: &ClientEvent) -> Option<Value> {
         ClientEvent::Session(Event::StorageFailed { error, .. }) => json!({
             "event": "storage_failed",
             "error": error.to_string(),
+        }),
+        ClientEvent::Session(Event::DhtBootstrapped { nodes }) => json!({
+            "event": "dht_bootstrapped",
+            "nodes": nodes,
+        }),
+        ClientEvent::Session(Event::DhtLookupDone {
+            info_hash,
+            peers,
+            responses,
+            ..
+        }) => json!({
+            "event": "dht_lookup",
+            "info_hash": info_hash.to_string(),
+            "peers": peers,
+            "responses": responses,
         }),
         ClientEvent::Synced { result, .. } => json!({
             "event": "synced",

@@ -1,6 +1,7 @@
 //! Running the `bitshoal` binary in tests: one-shot runs with a time limit, and long-running
 //! ones whose JSON lines arrive on a channel (killed by pid when dropped).
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -13,7 +14,7 @@ use serde_json::Value;
 /// Bounds every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(60);
 
-pub fn bitshoal(args: &[&str], cwd: &Path) -> Output {
+pub fn bitshoal(args: &[impl AsRef<OsStr>], cwd: &Path) -> Output {
     Command::new("timeout")
         .args(["-k", "5", "120", env!("CARGO_BIN_EXE_bitshoal")])
         .args(args)
@@ -33,6 +34,33 @@ pub fn json_lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// `download TORRENT -o OUT --peer PEER --listen 127.0.0.1:0 --json`, then `extra`.
+pub fn download_args(
+    torrent: impl AsRef<Path>,
+    out: impl AsRef<Path>,
+    peer: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let (torrent, out) = (path(torrent.as_ref()), path(out.as_ref()));
+    let mut args: Vec<String> = vec!["download".into(), torrent, "-o".into(), out];
+    args.extend(["--peer", peer, "--listen", "127.0.0.1:0", "--json"].map(String::from));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// `seed TORRENT --data DATA --listen 127.0.0.1:0 --json`, then `extra`.
+pub fn seed_args(torrent: impl AsRef<Path>, data: impl AsRef<Path>, extra: &[&str]) -> Vec<String> {
+    let (torrent, data) = (path(torrent.as_ref()), path(data.as_ref()));
+    let mut args: Vec<String> = vec!["seed".into(), torrent, "--data".into(), data];
+    args.extend(["--listen", "127.0.0.1:0", "--json"].map(String::from));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+fn path(p: &Path) -> String {
+    p.to_str().expect("a UTF-8 test path").to_string()
+}
+
 /// A running `bitshoal` with its JSON lines arriving on a channel.
 pub struct Running {
     child: Option<Child>,
@@ -40,7 +68,7 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn start(args: &[&str], cwd: &Path) -> Self {
+    pub fn start(args: &[impl AsRef<OsStr>], cwd: &Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bitshoal"))
             .args(args)
             .current_dir(cwd)

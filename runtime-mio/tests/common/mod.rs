@@ -16,11 +16,10 @@ use std::time::Duration;
 
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::create::Version;
-use bitshoal_core::id::TorrentId;
 use bitshoal_core::metainfo::{Info, Metainfo};
 use bitshoal_core::rng::Rng;
 use bitshoal_core::session::{AddTorrent, Config};
-use bitshoal_mio::client::{Client, ClientConfig, ClientEvent};
+use bitshoal_mio::client::{Client, ClientConfig, ClientEvent, TorrentClient};
 use bitshoal_std::blocking::BlockingClient;
 use bitshoal_std::create::{create_torrent, CreateOptions};
 use tempfile::TempDir;
@@ -104,77 +103,21 @@ pub fn compare_trees(original: &Path, copy: &Path) {
     }
 }
 
-/// A client on either runtime.
-pub enum AnyClient {
-    /// The mio event loop.
-    Mio(Client),
-    /// Blocking sockets and threads.
-    Std(BlockingClient),
+/// A client (on the runtime `C`) listening on `listen`, with session seed `rng_seed`.
+pub fn client_on<C: TorrentClient>(rng_seed: u64, listen: SocketAddr) -> io::Result<C> {
+    C::new(ClientConfig {
+        session: Config {
+            rng_seed,
+            ..Config::default()
+        },
+        listen: Some(listen),
+        ..ClientConfig::default()
+    })
 }
 
-impl AnyClient {
-    /// A client on 127.0.0.1 with a random port, on the blocking runtime if `blocking`.
-    pub fn loopback(blocking: bool, rng_seed: u64) -> io::Result<Self> {
-        Self::with_config(blocking, rng_seed, "127.0.0.1:0".parse().unwrap())
-    }
-
-    /// A client listening on `addr` (seed 1), on the blocking runtime if `blocking`.
-    pub fn listening_on(blocking: bool, addr: impl std::net::ToSocketAddrs) -> io::Result<Self> {
-        let addr = addr.to_socket_addrs()?.next().expect("an address");
-        Self::with_config(blocking, 1, addr)
-    }
-
-    fn with_config(blocking: bool, rng_seed: u64, listen: SocketAddr) -> io::Result<Self> {
-        let config = ClientConfig {
-            session: Config {
-                rng_seed,
-                ..Config::default()
-            },
-            listen: Some(listen),
-            ..ClientConfig::default()
-        };
-        Ok(if blocking {
-            Self::Std(BlockingClient::new(config)?)
-        } else {
-            Self::Mio(Client::new(config)?)
-        })
-    }
-
-    /// Adds a torrent.
-    pub fn add(&mut self, add: AddTorrent, dir: PathBuf) -> TorrentId {
-        match self {
-            Self::Mio(c) => c.add_torrent_with(add, dir),
-            Self::Std(c) => c.add_torrent_with(add, dir),
-        }
-        .expect("the torrent is accepted")
-    }
-
-    /// The listening address.
-    pub fn local_addr(&self) -> SocketAddr {
-        match self {
-            Self::Mio(c) => c.local_addr(),
-            Self::Std(c) => c.local_addr(),
-        }
-        .expect("listening")
-    }
-
-    /// The UDP socket's address.
-    pub fn udp_addr(&self) -> SocketAddr {
-        match self {
-            Self::Mio(c) => c.udp_addr(),
-            Self::Std(c) => c.udp_addr(),
-        }
-        .expect("a UDP socket")
-    }
-
-    /// Runs one turn.
-    pub fn turn(&mut self, max_wait: Duration) -> Vec<ClientEvent> {
-        match self {
-            Self::Mio(c) => c.turn(max_wait),
-            Self::Std(c) => c.turn(max_wait),
-        }
-        .expect("the client turns")
-    }
+/// A client (on the runtime `C`) on 127.0.0.1 with a random port.
+pub fn loopback<C: TorrentClient>(rng_seed: u64) -> io::Result<C> {
+    client_on(rng_seed, "127.0.0.1:0".parse().unwrap())
 }
 
 /// A client seeding a payload on a thread of its own until dropped; every event it sees is
@@ -189,21 +132,36 @@ pub struct SeedThread {
 }
 
 impl SeedThread {
-    /// Seeds `payload` (announcing to its trackers) on the runtime `blocking` picks.
+    /// Seeds `payload` (announcing to its trackers) on the blocking runtime if `blocking`,
+    /// on mio otherwise.
     pub fn start(payload: &Payload, blocking: bool, rng_seed: u64) -> Self {
-        let mut client = AnyClient::loopback(blocking, rng_seed).expect("start the seed");
+        if blocking {
+            Self::start_on::<BlockingClient>(payload, rng_seed)
+        } else {
+            Self::start_on::<Client>(payload, rng_seed)
+        }
+    }
+
+    /// Seeds `payload` (announcing to its trackers) on the runtime `C`.
+    pub fn start_on<C: TorrentClient + Send + 'static>(payload: &Payload, rng_seed: u64) -> Self {
+        let mut client: C = loopback(rng_seed).expect("start the seed");
         let pieces = payload.info.layout().piece_count();
         let add = AddTorrent::new(Arc::clone(&payload.info))
             .with_have(Bitfield::full(pieces))
             .with_trackers(payload.trackers.clone());
-        client.add(add, payload.data_dir());
-        let addr = client.local_addr();
+        client
+            .add_torrent_with(add, payload.data_dir())
+            .expect("the torrent is accepted");
+        let addr = client.local_addr().expect("listening");
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let (tx, events) = mpsc::channel();
         let thread = thread::spawn(move || {
             while !stopped.load(Ordering::Acquire) {
-                for event in client.turn(Duration::from_millis(50)) {
+                for event in client
+                    .turn(Duration::from_millis(50))
+                    .expect("the seed turns")
+                {
                     let _ = tx.send(event);
                 }
             }

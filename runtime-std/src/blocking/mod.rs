@@ -551,6 +551,10 @@ impl TorrentClient for BlockingClient {
         self.local_addr()
     }
 
+    fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr()
+    }
+
     fn add_torrent_with(
         &mut self,
         add: AddTorrent,

@@ -39,10 +39,21 @@ enum AnyClient {
 
 impl AnyClient {
     fn new(runtime: &str) -> io::Result<Self> {
-        let config = ClientConfig {
+        let mut config = ClientConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             ..ClientConfig::default()
         };
+        // Experiment knobs (profiling only; the benchmark never sets them).
+        let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        if let Some(mib) = knob("E2E_MAX_DISK_WRITE_MIB") {
+            config.session.max_disk_write_bytes = mib << 20;
+        }
+        if let Some(n) = knob("E2E_DISK_THREADS") {
+            config.disk_threads = n as usize;
+        }
+        if let Some(n) = knob("E2E_HASH_THREADS") {
+            config.hash_threads = n as usize;
+        }
         match runtime {
             "mio" => Ok(Self::Mio(Box::new(Client::new(config)?))),
             "std" => Ok(Self::Std(Box::new(BlockingClient::new(config)?))),
