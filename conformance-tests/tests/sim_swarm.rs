@@ -15,7 +15,7 @@ use bitshoal_conformance::sim::{
 };
 use bitshoal_core::id::{PeerId, TorrentId};
 use bitshoal_core::peer::DisconnectReason;
-use bitshoal_core::session::{AddTorrent, CheckMode, Config, Event, TorrentState};
+use bitshoal_core::session::{AddTorrent, CheckMode, Config, Event, TorrentError, TorrentState};
 use bitshoal_core::time::{Duration, Instant};
 use bitshoal_core::wire::Message;
 use sha1::{Digest as _, Sha1};
@@ -390,8 +390,8 @@ fn a_full_disk_stops_that_torrent_and_the_others_finish() {
         .session()
         .torrent_state(victim.torrent)
         .unwrap();
-    let TorrentState::Error(error) = state else {
-        unreachable!()
+    let TorrentState::Error(TorrentError::Storage(error)) = state else {
+        panic!("a storage error: {state:?}")
     };
     assert!(error.message.contains("No space"), "{error}");
     let failures: Vec<_> = events(&swarm.sim, victim.node)

@@ -13,7 +13,7 @@ use bitshoal_core::create::Version;
 use bitshoal_core::id::{PeerId, TorrentId};
 use bitshoal_core::merkle::{self, HashRange};
 use bitshoal_core::peer::{DisconnectReason, Violation};
-use bitshoal_core::session::{AddTorrent, CheckMode, Event, TorrentState};
+use bitshoal_core::session::{AddTorrent, CheckMode, Event, TorrentError, TorrentState};
 use bitshoal_core::time::Duration;
 use bitshoal_core::wire::{HashRequest, HashVersion, Message, Reserved};
 
@@ -458,10 +458,16 @@ fn a_hybrid_whose_hashes_disagree_stops_with_an_error() {
         }]
     );
     assert!(banned(&sim, leech).is_empty(), "the seed is not to blame");
-    let Some(TorrentState::Error(e)) = sim.node(leech).session().torrent_state(t) else {
-        unreachable!()
-    };
-    assert!(e.message.contains("piece 2"), "{e}");
+    let state = sim.node(leech).session().torrent_state(t);
+    assert_eq!(
+        state,
+        Some(TorrentState::Error(TorrentError::HybridConflict {
+            piece: 2,
+            file: Some(0),
+            v1_ok: false
+        }))
+    );
+    assert!(state.unwrap().to_string().contains("piece 2"));
     assert!(!sim.node(leech).session().have(t).unwrap().get(2));
 }
 

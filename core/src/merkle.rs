@@ -383,21 +383,92 @@ impl UpperTree {
     /// The answer to a hash request for `range`: its base nodes, then the uncles the proof
     /// layers ask for. `None` if the range is malformed or reaches below the stored layers.
     pub fn hashes(&self, range: &HashRange) -> Option<Vec<Hash256>> {
-        range.check(self.tree_height).ok()?;
         if range.base_layer < self.base_height {
             return None;
         }
-        let mut out = Vec::with_capacity(range.length as usize + range.uncle_count() as usize);
-        for i in 0..range.length {
-            out.push(self.node(range.base_layer, u64::from(range.index) + u64::from(i))?);
+        answer(range, self.tree_height, |layer, index| {
+            self.node(layer, index)
+        })
+    }
+}
+
+/// The answer to a hash request for `range` in a tree of height `tree_height`, its nodes
+/// given by `node(layer, index)`: the base nodes, then the uncles the proof layers ask for.
+fn answer(
+    range: &HashRange,
+    tree_height: u32,
+    node: impl Fn(u32, u64) -> Option<Hash256>,
+) -> Option<Vec<Hash256>> {
+    range.check(tree_height).ok()?;
+    let mut out = Vec::with_capacity(range.length as usize + range.uncle_count() as usize);
+    for i in 0..range.length {
+        out.push(node(
+            range.base_layer,
+            u64::from(range.index) + u64::from(i),
+        )?);
+    }
+    let first = range.base_layer + range.span();
+    let mut position = u64::from(range.index >> range.span());
+    for layer in (first..tree_height).take(range.uncle_count() as usize) {
+        out.push(node(layer, position ^ 1)?);
+        position >>= 1;
+    }
+    Some(out)
+}
+
+/// The leaf hashes of a run of whole pieces of one file, and the tree above its piece layer:
+/// enough to answer hash requests below the piece layer (BEP 52 lets a peer ask for the leaf
+/// layer, e.g. to find the bad block of a piece that failed) for ranges inside those pieces.
+#[derive(Clone, Copy, Debug)]
+pub struct LeafSpan<'a> {
+    /// The file's tree height ([`tree_height`]).
+    pub tree_height: u32,
+    /// The piece layer's height ([`piece_layer_height`]).
+    pub piece_height: u32,
+    /// How many leaves the file has (its 16 KiB blocks); leaves past them are padding.
+    pub file_leaves: u64,
+    /// The index of `leaves[0]` in the file: the first leaf of a piece.
+    pub first_leaf: u64,
+    /// Consecutive leaf hashes of whole pieces (the file's last piece may be short).
+    pub leaves: &'a [Hash256],
+    /// The tree from the piece layer up, for a file longer than a piece; `None` for a file of
+    /// one piece, whose whole tree is under `leaves`.
+    pub upper: Option<&'a UpperTree>,
+}
+
+impl LeafSpan<'_> {
+    /// The node `index` of layer `layer`: from the upper tree at the piece layer and above,
+    /// folded from the leaves below it, padding past the file's end; `None` where the leaves
+    /// given do not reach.
+    pub fn node(&self, layer: u32, index: u64) -> Option<Hash256> {
+        if layer >= self.piece_height {
+            if let Some(upper) = self.upper {
+                return upper.node(layer, index);
+            }
         }
-        let first = range.base_layer + range.span();
-        let mut position = u64::from(range.index >> range.span());
-        for layer in (first..self.tree_height).take(range.uncle_count() as usize) {
-            out.push(self.node(layer, position ^ 1)?);
-            position >>= 1;
+        if layer > self.tree_height || layer >= u64::BITS {
+            return None;
         }
-        Some(out)
+        let start = index.checked_shl(layer)?;
+        if start >= self.file_leaves {
+            return Some(pad_hash(layer));
+        }
+        let end = start.saturating_add(1u64 << layer).min(self.file_leaves);
+        let have_end = self.first_leaf + self.leaves.len() as u64;
+        if start < self.first_leaf || end > have_end {
+            return None;
+        }
+        let from = usize::try_from(start - self.first_leaf).ok()?;
+        let to = usize::try_from(end - self.first_leaf).ok()?;
+        subtree_root(&self.leaves[from..to], 0, layer)
+    }
+
+    /// The answer to a hash request for `range`: its base nodes, then the uncles its proof
+    /// layers ask for. `None` if the range is malformed or needs leaves not given.
+    pub fn hashes(&self, range: &HashRange) -> Option<Vec<Hash256>> {
+        answer(range, self.tree_height, |layer, index| {
+            self.node(layer, index)
+        })
     }
 }
 
@@ -647,5 +718,55 @@ mod tests {
             })
             .is_some());
         assert!(UpperTree::new(vec![[1; 32]; 5], 1, 3).is_none());
+    }
+
+    /// Answers from the leaves of some pieces plus the tree above the piece layer agree with
+    /// the full tree wherever those leaves reach, and need them: a range outside the given
+    /// pieces is not answered.
+    #[test]
+    fn leaf_spans_answer_like_the_full_tree_inside_their_pieces() {
+        for (blocks, piece_height) in [(13usize, 2u32), (16, 2), (5, 3), (3, 2), (40, 1)] {
+            let leaves: Vec<Hash256> = (0..blocks).map(|i| block_hash(&[i as u8; 3])).collect();
+            let height = tree_height((blocks * BLOCK_SIZE) as u64);
+            let full = UpperTree::new(leaves.clone(), 0, height).expect("fits");
+            let layer = layer_from_leaves(&leaves, piece_height);
+            let upper = (height > piece_height)
+                .then(|| UpperTree::new(layer.clone(), piece_height, height).expect("fits"));
+            let per_piece = 1usize << piece_height;
+            for piece in 0..layer.len() {
+                let first = piece * per_piece;
+                let end = (first + per_piece).min(blocks);
+                let span = LeafSpan {
+                    tree_height: height,
+                    piece_height,
+                    file_leaves: blocks as u64,
+                    first_leaf: first as u64,
+                    leaves: &leaves[first..end],
+                    upper: upper.as_ref(),
+                };
+                for length in [2u32, 4, 8] {
+                    let index = (first as u32) & !(length - 1);
+                    for proof_layers in 0..height {
+                        let range = HashRange {
+                            base_layer: 0,
+                            index,
+                            length,
+                            proof_layers,
+                        };
+                        let inside = u64::from(index) + u64::from(length)
+                            <= (first + per_piece) as u64
+                            || end == blocks && (index as usize) >= first;
+                        let got = span.hashes(&range);
+                        if range.check(height).is_err() {
+                            assert!(got.is_none());
+                        } else if inside && index as usize >= first {
+                            assert_eq!(got, full.hashes(&range), "{blocks} {piece} {range:?}");
+                        } else if (index as usize) < first {
+                            assert!(got.is_none(), "{blocks} {piece} {range:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

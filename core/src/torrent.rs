@@ -19,7 +19,7 @@ use crate::picker::{Picker, Priority};
 use crate::rate::TokenBucket;
 use crate::rng::Rng;
 use crate::session::checking::Checking;
-use crate::session::{StorageError, TorrentState};
+use crate::session::{TorrentError, TorrentState};
 use crate::smart_ban::SmartBan;
 
 /// A piece whose blocks are arriving, or being hashed and written.
@@ -58,7 +58,7 @@ pub(crate) struct Torrent {
     /// Lifecycle: checking, paused, error (see `session::lifecycle`).
     pub(crate) checking: Option<Checking>,
     pub(crate) paused: bool,
-    pub(crate) error: Option<StorageError>,
+    pub(crate) error: Option<TorrentError>,
     /// The kind of state last reported with `Event::StateChanged`.
     pub(crate) reported_state: Option<std::mem::Discriminant<TorrentState>>,
     /// Smart ban: failed attempts of pieces and the addresses banned for this torrent.

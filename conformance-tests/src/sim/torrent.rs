@@ -131,13 +131,20 @@ impl TestTorrent {
     /// creator: files `file0.bin`, `file1.bin`, ... of `spec.files` lengths (`pad_files` is
     /// ignored: v2 aligns files by itself, hybrids get the pad files they need).
     pub fn build_v2(rng: &mut Rng, spec: &TorrentSpec, version: Version) -> Self {
-        Self::build_v2_inner(rng, spec, version, None)
+        Self::build_v2_inner(rng, spec, version, None, None)
     }
 
     /// An inconsistent hybrid torrent: like [`TestTorrent::build_v2`], but the v1 SHA-1 of piece
     /// `bad_v1_piece` is of other data, so that piece's content matches its v2 tree only.
     pub fn build_inconsistent_hybrid(rng: &mut Rng, spec: &TorrentSpec, bad_v1_piece: u32) -> Self {
-        Self::build_v2_inner(rng, spec, Version::Hybrid, Some(bad_v1_piece))
+        Self::build_v2_inner(rng, spec, Version::Hybrid, Some(bad_v1_piece), None)
+    }
+
+    /// An inconsistent hybrid torrent the other way round: the v2 tree (piece layer and root)
+    /// of piece `bad_v2_piece` is of other data, so that piece's content matches its v1 SHA-1
+    /// only.
+    pub fn build_hybrid_with_bad_v2(rng: &mut Rng, spec: &TorrentSpec, bad_v2_piece: u32) -> Self {
+        Self::build_v2_inner(rng, spec, Version::Hybrid, None, Some(bad_v2_piece))
     }
 
     fn build_v2_inner(
@@ -145,6 +152,7 @@ impl TestTorrent {
         spec: &TorrentSpec,
         version: Version,
         bad_v1_piece: Option<u32>,
+        bad_v2_piece: Option<u32>,
     ) -> Self {
         assert!(version.has_v2(), "build_v2 builds v2 and hybrid torrents");
         let mut data: Vec<Vec<u8>> = spec
@@ -218,9 +226,11 @@ impl TestTorrent {
                     .expect("a planned piece");
             }
             if let Some(at) = job.v2_piece {
-                creator
-                    .add_v2_piece(at, &merkle::leaves_of(&bytes))
-                    .expect("a planned piece");
+                let mut leaves = merkle::leaves_of(&bytes);
+                if bad_v2_piece.is_some() && bad_v2_piece == job.v1_piece {
+                    leaves[0] = merkle::block_hash(b"other data");
+                }
+                creator.add_v2_piece(at, &leaves).expect("a planned piece");
             }
         }
         let created = creator.finish().expect("every digest given");

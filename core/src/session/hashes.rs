@@ -6,8 +6,9 @@
 //!
 //! A request naming a file's `pieces root` is answered from the tree above that file's piece
 //! layer ([`UpperTree`](crate::merkle::UpperTree)): hashes at the piece layer or above, with the uncle hashes its proof
-//! layers ask for. Anything else (leaf hashes, which we do not keep; unknown roots; malformed
-//! ranges; more than [`MAX_HASH_REQUEST_LEN`] hashes) gets a `hash reject`. Each peer has a
+//! layers ask for. Requests below the piece layer (leaf hashes) are served from the pieces'
+//! leaves by [`super::leaf_hashes`]. Anything else (unknown roots; malformed ranges; more than
+//! [`MAX_HASH_REQUEST_LEN`] hashes) gets a `hash reject`. Each peer has a
 //! budget of [`HASH_REQUEST_BURST`] requests refilled at [`HASH_REQUEST_RATE`] a second;
 //! requests over it are rejected, and [`MAX_OVER_BUDGET`] of them in a row close the
 //! connection ([`Violation::HashRequestFlood`]).
@@ -142,6 +143,7 @@ impl Session {
     /// A connection closed: its chunks in flight go back to be asked of others.
     pub(super) fn hashes_conn_closed(&mut self, conn: ConnId) {
         self.hash_transfer.conns.remove(&conn);
+        self.leaf_hashes.conn_closed(conn);
         for fetch in self.hash_transfer.fetches.values_mut() {
             fetch.in_flight.retain(|_, (c, _)| *c != conn);
         }
@@ -150,6 +152,7 @@ impl Session {
     /// A torrent left the session.
     pub(super) fn hashes_torrent_removed(&mut self, torrent: TorrentId) {
         self.hash_transfer.fetches.remove(&torrent);
+        self.leaf_hashes.torrent_removed(torrent);
     }
 
     /// A peer's `hash request`: answer it from our tree, or reject it; a flood closes the
@@ -179,6 +182,10 @@ impl Session {
             return;
         }
         state.over_budget = 0;
+        if self.is_leaf_request(torrent, &request) {
+            self.serve_leaf_request(now, torrent, conn, request);
+            return;
+        }
         let answer = self.answer_hash_request(torrent, &request);
         let message = match answer {
             Some(hashes) => Message::Hashes {
@@ -206,7 +213,7 @@ impl Session {
         tree.hashes(&range_of(request))
     }
 
-    fn send_to(&mut self, conn: ConnId, message: &Message) {
+    pub(super) fn send_to(&mut self, conn: ConnId, message: &Message) {
         if let Some(c) = self.conns.get_mut(conn.0) {
             c.peer.send_message(message);
         }
@@ -279,7 +286,14 @@ impl Session {
             fetch.chunks.remove(&file);
             let t = self.torrents.get_mut(torrent.0).expect("looked up above");
             let v2 = t.v2.as_mut().expect("looked up above");
-            if v2.set_layer(file, layer) && v2.complete() {
+            let new = v2.set_layer(file, layer);
+            if new {
+                // A hybrid's pieces of this file passed by SHA-1 alone so far.
+                self.recheck_file(now, torrent, file);
+            }
+            let t = self.torrents.get_mut(torrent.0).expect("looked up above");
+            let v2 = t.v2.as_mut().expect("looked up above");
+            if new && v2.complete() {
                 self.hash_transfer.fetches.remove(&torrent);
                 self.outputs
                     .push_back(Output::Event(Event::PieceLayersComplete { torrent }));
@@ -402,7 +416,7 @@ impl Session {
 }
 
 /// A wire hash request's range, for the merkle module.
-fn range_of(r: &HashRequest) -> HashRange {
+pub(super) fn range_of(r: &HashRequest) -> HashRange {
     HashRange {
         base_layer: r.base_layer,
         index: r.index,

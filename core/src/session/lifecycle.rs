@@ -53,10 +53,51 @@ pub enum TorrentState {
     /// A magnet link's torrent fetching its `info` dictionary from peers (BEP 9); nothing is
     /// known about its files yet.
     FetchingMetadata,
-    /// Stopped by a storage failure (disk full, permission denied, a file vanished); the
-    /// reason is the runtime's. [`Session::resume`] clears it and tries again.
-    Error(StorageError),
+    /// Stopped by an error: a storage failure (disk full, permission denied, a file vanished;
+    /// the reason is the runtime's) or an inconsistent hybrid torrent. [`Session::resume`]
+    /// clears it and tries again.
+    Error(TorrentError),
 }
+
+/// Why a torrent stopped in [`TorrentState::Error`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TorrentError {
+    /// A read or write failed, as the runtime reported it.
+    Storage(StorageError),
+    /// A hybrid torrent's v1 and v2 hashes describe different data (BEP 52 "Upgrade Path"):
+    /// `piece` matched one and not the other. The torrent itself is broken, not a peer.
+    HybridConflict {
+        /// The piece whose hashes disagree.
+        piece: u32,
+        /// The file the piece holds data of.
+        file: Option<usize>,
+        /// Whether the v1 SHA-1 matched (then the v2 tree did not), or the other way round.
+        v1_ok: bool,
+    },
+}
+
+impl fmt::Display for TorrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Storage(e) => e.fmt(f),
+            Self::HybridConflict { piece, file, v1_ok } => {
+                let (good, bad) = if *v1_ok { ("v1", "v2") } else { ("v2", "v1") };
+                write!(
+                    f,
+                    "hybrid torrent is inconsistent: piece {piece} matches its {good} hash but \
+                     not its {bad} hash (BEP 52)"
+                )?;
+                if let Some(file) = file {
+                    write!(f, " in file {file}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TorrentError {}
 
 impl fmt::Display for TorrentState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -308,7 +349,7 @@ impl Session {
         if t.error.is_some() {
             return;
         }
-        t.error = Some(error.clone());
+        t.error = Some(TorrentError::Storage(error.clone()));
         self.outputs
             .push_back(Output::Event(Event::StorageFailed { torrent, error }));
         self.close_torrent_conns(now, torrent, DisconnectReason::TorrentStopped);

@@ -370,10 +370,12 @@ impl Session {
         let m = self.ext.magnets.get(&torrent)?;
         Some(match &m.failed {
             None => TorrentState::FetchingMetadata,
-            Some(message) => TorrentState::Error(super::StorageError {
-                file: None,
-                message: message.clone(),
-            }),
+            Some(message) => {
+                TorrentState::Error(super::TorrentError::Storage(super::StorageError {
+                    file: None,
+                    message: message.clone(),
+                }))
+            }
         })
     }
 

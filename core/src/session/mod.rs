@@ -10,6 +10,7 @@ mod ext;
 mod ext_more;
 mod hashes;
 mod io;
+mod leaf_hashes;
 mod lifecycle;
 mod lsd;
 mod metadata;
@@ -35,7 +36,8 @@ pub use engine::CommandError;
 pub use ext::{MAX_LEARNED, MIN_PEX_GAP, PEX_CHECK_INTERVAL};
 pub use ext_more::{MAX_HOLEPUNCH_CONNECTS, MAX_PEX_SOURCES, MAX_TEX_TRACKERS};
 pub use hashes::{HASH_REQUEST_BURST, HASH_REQUEST_RATE, MAX_HASH_REQUEST_LEN, MAX_OVER_BUDGET};
-pub use lifecycle::{CheckMode, TorrentState};
+pub use leaf_hashes::{MAX_CACHED_LEAVES, MAX_LEAF_READ_BYTES, MAX_PENDING_PER_PEER};
+pub use lifecycle::{CheckMode, TorrentError, TorrentState};
 pub use lsd::{LSD_PEER_GAP, MAX_LSD_DATAGRAMS_PER_MINUTE};
 pub use metadata::{AddMagnet, MAX_SERVED_PER_CONN};
 pub use priority::EVICT_INTERVAL;
@@ -384,6 +386,14 @@ enum Job {
     },
     /// Checking: the hash of a piece read from disk.
     CheckHash { torrent: TorrentId, piece: u32 },
+    /// A whole piece read for its leaf hashes (BEP 52 leaf requests, hybrid re-checks).
+    LeafRead {
+        torrent: TorrentId,
+        piece: u32,
+        length: u32,
+    },
+    /// The leaf hashes of such a piece.
+    LeafHash { torrent: TorrentId, piece: u32 },
 }
 
 impl Job {
@@ -393,7 +403,9 @@ impl Job {
             | Self::Read { torrent, .. }
             | Self::Hash { torrent, .. }
             | Self::CheckRead { torrent, .. }
-            | Self::CheckHash { torrent, .. } => *torrent,
+            | Self::CheckHash { torrent, .. }
+            | Self::LeafRead { torrent, .. }
+            | Self::LeafHash { torrent, .. } => *torrent,
         }
     }
 }
@@ -487,6 +499,7 @@ pub struct Session {
     rate_waiters: Vec<ConnId>,
     /// BEP 52 hash requests: budgets per peer, piece layers being fetched.
     hash_transfer: hashes::HashTransfer,
+    leaf_hashes: leaf_hashes::LeafHashes,
     dht: Option<dht::SessionDht>,
     /// The extension protocol: magnet torrents fetching metadata, per-connection state.
     ext: ext::ExtState,
@@ -528,6 +541,7 @@ impl Session {
             rate_waiters: Vec::new(),
             trackers: trackers::Trackers::new(tracker_key),
             hash_transfer: hashes::HashTransfer::default(),
+            leaf_hashes: leaf_hashes::LeafHashes::default(),
             dht: dht_settings.map(dht::SessionDht::new),
             ext: ext::ExtState::default(),
             lsd: lsd::SessionLsd::default(),
@@ -620,7 +634,9 @@ impl Session {
             let keep = job.torrent() != torrent;
             match job {
                 Job::Read { request, .. } if !keep => freed_reads += u64::from(request.length),
-                Job::CheckRead { length, .. } if !keep => freed_reads += u64::from(*length),
+                Job::CheckRead { length, .. } | Job::LeafRead { length, .. } if !keep => {
+                    freed_reads += u64::from(*length)
+                }
                 Job::Write { length, .. } if !keep => freed_writes += u64::from(*length),
                 Job::Hash { length, .. } if !keep => freed_writes += *length,
                 _ => {}
@@ -1467,7 +1483,12 @@ impl Session {
                 piece,
                 length,
             } => self.on_check_read(now, torrent, piece, length, result),
-            Job::Hash { .. } | Job::CheckHash { .. } => {
+            Job::LeafRead {
+                torrent,
+                piece,
+                length,
+            } => self.on_leaf_read(now, torrent, piece, length, result),
+            Job::Hash { .. } | Job::CheckHash { .. } | Job::LeafHash { .. } => {
                 debug_assert!(false, "a hash job's id came back as a disk job");
             }
         }
@@ -1485,6 +1506,9 @@ impl Session {
             }
             Some(Job::CheckHash { torrent, piece }) => {
                 self.on_check_hashed(now, torrent, piece, digest);
+            }
+            Some(Job::LeafHash { torrent, piece }) => {
+                self.on_leaf_hashed(now, torrent, piece, digest);
             }
             Some(other) => {
                 debug_assert!(false, "a disk job's id came back as a hash job: {other:?}");

@@ -19,7 +19,15 @@
 //! peer cannot fake such a disagreement with garbage in the padding: it can only fail both.
 //!
 //! Smart ban needs nothing special: a failed v2 piece is retried from one peer and its blocks are
-//! compared with the good ones, as for v1 ([`crate::smart_ban`]).
+//! compared with the good ones, as for v1 ([`crate::smart_ban`]). That already attributes each
+//! bad block to its sender (a peer that sent every block of a failed piece is banned at once;
+//! otherwise the exclusive retry convicts it within two attempts), so we do not ask peers for a
+//! failed piece's leaf hashes to find the bad block; we do answer such requests
+//! ([`super::leaf_hashes`]), as BEP 52 requires and libtorrent relies on.
+//!
+//! A hybrid piece that passed by SHA-1 while its file's layer was missing is checked again
+//! when the layer arrives ([`super::leaf_hashes`]); a disagreement stops the torrent with
+//! [`TorrentError::HybridConflict`](super::TorrentError::HybridConflict).
 
 use std::collections::HashMap;
 
@@ -113,6 +121,11 @@ impl V2State {
     /// Whether every file's piece layer is known.
     pub(crate) fn complete(&self) -> bool {
         self.missing == 0
+    }
+
+    /// Whether `file` is longer than a piece (its tree has a piece layer).
+    pub(crate) fn needs_layer(&self, file: usize) -> bool {
+        self.needs_layer.get(file).copied().unwrap_or(false)
     }
 
     /// Files that need a layer and lack one.

@@ -30,7 +30,7 @@ use crate::time::Instant;
 use crate::torrent::PieceBuf;
 
 use super::v2::Verdict;
-use super::{Digest, Event, Output, Session, StorageError};
+use super::{Digest, Event, Output, Session};
 
 /// The most addresses banned per torrent; past it the ban list stops growing (each entry
 /// costs a peer a piece of bad data, so this is far beyond any real swarm).
@@ -63,6 +63,10 @@ impl Session {
         };
         if let Some(buf) = t.pieces.get_mut(&piece) {
             buf.hash_ok = Some(ok);
+        }
+        if ok {
+            // BEP 52: peers we sent its blocks may ask for its leaf hashes.
+            self.leaves_verified(torrent, piece, &digest);
         }
         self.settle_piece(now, torrent, piece);
     }
@@ -163,20 +167,13 @@ impl Session {
         if t.error.is_some() {
             return;
         }
-        let (good, bad) = if v1_ok { ("v1", "v2") } else { ("v2", "v1") };
         let file = t
             .info
             .layout()
             .piece(piece)
             .and_then(|p| super::v2::piece_file(&t.info, p))
             .map(|(f, _)| f);
-        t.error = Some(StorageError {
-            file,
-            message: format!(
-                "hybrid torrent is inconsistent: piece {piece} matches its {good} hash but \
-                 not its {bad} hash (BEP 52)"
-            ),
-        });
+        t.error = Some(super::TorrentError::HybridConflict { piece, file, v1_ok });
         self.outputs.push_back(Output::Event(Event::HybridConflict {
             torrent,
             piece,
