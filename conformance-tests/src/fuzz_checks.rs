@@ -225,9 +225,10 @@ pub fn peer(data: &[u8]) {
     let torrent = match kind {
         0 => TestTorrent::build(sim.rng(), &v1_spec),
         _ => {
+            // Bit 7: 32 KiB pieces, so leaf-hash requests (below the piece layer) are served.
             let spec = TorrentSpec {
                 files: vec![5 * 16384 + 100, 3000],
-                piece_length: 16384,
+                piece_length: if mode & 128 != 0 { 32768 } else { 16384 },
                 pad_files: false,
             };
             let version = if kind == 2 {
@@ -781,6 +782,25 @@ pub fn merkle_proof(data: &[u8]) {
     let verified = merkle::verify_hashes(&root, height, &range, &truth);
     assert_eq!(verified.is_ok(), reaches_root, "{range:?}: {verified:?}");
     let true_base = &truth[..range.length as usize];
+    // The same answer from the leaves and the tree above a piece layer (leaf-hash serving).
+    let leaf_count = usize::from(*leaves % 64) + 1;
+    let all: Vec<[u8; 32]> = (0..leaf_count as u64)
+        .map(|i| tree.node(0, i).expect("a leaf of the tree"))
+        .collect();
+    let piece_height = u32::from(*victim % 4).min(height);
+    let upper = (height > piece_height).then(|| {
+        let layer = merkle::layer_from_leaves(&all, piece_height);
+        UpperTree::new(layer, piece_height, height).expect("a layer fits its tree")
+    });
+    let span = merkle::LeafSpan {
+        tree_height: height,
+        piece_height,
+        file_leaves: leaf_count as u64,
+        first_leaf: 0,
+        leaves: &all,
+        upper: upper.as_ref(),
+    };
+    assert_eq!(span.hashes(&range).as_ref(), Some(&truth), "{range:?}");
     // Arbitrary hashes from the input.
     let supplied: Vec<[u8; 32]> = rest
         .chunks_exact(32)
