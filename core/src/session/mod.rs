@@ -358,6 +358,19 @@ struct Conn {
     optimistic_since: Option<Instant>,
 }
 
+impl Conn {
+    /// A connection that has sent and received nothing yet.
+    fn new(peer: PeerConn, torrent: Option<TorrentId>) -> Conn {
+        Conn {
+            peer,
+            torrent,
+            unflushed: 0,
+            last_unchoked: None,
+            optimistic_since: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Job {
     Write {
@@ -666,16 +679,22 @@ impl Session {
         if t.banned.contains(&addr.ip()) {
             return Err(ConnectError::Banned);
         }
+        self.dial(now, torrent, addr)
+    }
+
+    /// Opens an outgoing connection for a torrent (with or without its metadata) once the
+    /// torrent has allowed it: the session-wide connection limit is checked here.
+    pub(super) fn dial(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        addr: SocketAddr,
+    ) -> Result<ConnId, ConnectError> {
         if self.conns.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
-        let conn = ConnId(self.conns.insert(Conn {
-            peer: PeerConn::outgoing(now, addr, self.config.peer),
-            torrent: Some(torrent),
-            unflushed: 0,
-            last_unchoked: None,
-            optimistic_since: None,
-        }));
+        let peer = PeerConn::outgoing(now, addr, self.config.peer);
+        let conn = ConnId(self.conns.insert(Conn::new(peer, Some(torrent))));
         self.outputs.push_back(Output::Connect { conn, addr });
         Ok(conn)
     }
@@ -689,13 +708,8 @@ impl Session {
         if self.conns.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
-        Ok(ConnId(self.conns.insert(Conn {
-            peer: PeerConn::incoming(now, addr, self.config.peer),
-            torrent: None,
-            unflushed: 0,
-            last_unchoked: None,
-            optimistic_since: None,
-        })))
+        let peer = PeerConn::incoming(now, addr, self.config.peer);
+        Ok(ConnId(self.conns.insert(Conn::new(peer, None))))
     }
 
     /// Closes a connection. Returns whether it existed.
