@@ -750,35 +750,39 @@ fn the_smart_ban_scenario_replays_and_the_banned_id_stays_out() {
     assert_eq!(last.1, DisconnectReason::Banned);
 }
 
+/// How long (virtual time) a node configured by `tune` takes to download 1 MiB in 32 KiB pieces
+/// from one seed; checks the bytes it wrote.
+fn download_time(seed: u64, tune: impl FnOnce(&mut NodeConfig)) -> Duration {
+    let mut sim = Sim::new(seed);
+    let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(1 << 20, 32 * 1024));
+    let src = sim.add_node(NodeConfig::default());
+    sim.seed_torrent(src, &torrent);
+    let mut config = NodeConfig::default();
+    tune(&mut config);
+    let dst = sim.add_node(config);
+    let t = sim.add_torrent(dst, &torrent);
+    let addr = sim.node(src).addr();
+    sim.connect(dst, t, addr).unwrap();
+    sim.run_until(|s| s.node(dst).is_finished(t), Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sim.node(dst).disk().content(t).unwrap(),
+        &torrent.content[..],
+        "seed {seed}"
+    );
+    sim.now() - Instant::ZERO
+}
+
 /// A slow disk with a small write cap holds the download back (no new requests while the
 /// writes in flight are over the cap); without the cap the same disk keeps up.
 #[test]
 fn the_write_cap_holds_requests_back_while_the_disk_is_slow() {
     let seed = 91;
     let took = |cap: u64| {
-        let mut sim = Sim::new(seed);
-        let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(1 << 20, 32 * 1024));
-        let src = sim.add_node(NodeConfig::default());
-        sim.seed_torrent(src, &torrent);
-        let dst = sim.add_node(NodeConfig {
-            session: Config {
-                max_disk_write_bytes: cap,
-                ..Config::default()
-            },
-            disk_latency: Duration::from_millis(100),
-            ..NodeConfig::default()
-        });
-        let t = sim.add_torrent(dst, &torrent);
-        let addr = sim.node(src).addr();
-        sim.connect(dst, t, addr).unwrap();
-        sim.run_until(|s| s.node(dst).is_finished(t), Duration::from_secs(120))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            sim.node(dst).disk().content(t).unwrap(),
-            &torrent.content[..],
-            "seed {seed}"
-        );
-        sim.now() - Instant::ZERO
+        download_time(seed, |node| {
+            node.session.max_disk_write_bytes = cap;
+            node.disk_latency = Duration::from_millis(100);
+        })
     };
     let free = took(16 << 20);
     let capped = took(64 * 1024);
@@ -831,29 +835,10 @@ fn status_reports_rates_during_a_transfer() {
 fn the_write_cap_also_holds_requests_back_while_hashing_is_slow() {
     let seed = 93;
     let took = |cap: u64| {
-        let mut sim = Sim::new(seed);
-        let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(1 << 20, 32 * 1024));
-        let src = sim.add_node(NodeConfig::default());
-        sim.seed_torrent(src, &torrent);
-        let dst = sim.add_node(NodeConfig {
-            session: Config {
-                max_disk_write_bytes: cap,
-                ..Config::default()
-            },
-            hash_latency: Duration::from_millis(100),
-            ..NodeConfig::default()
-        });
-        let t = sim.add_torrent(dst, &torrent);
-        let addr = sim.node(src).addr();
-        sim.connect(dst, t, addr).unwrap();
-        sim.run_until(|s| s.node(dst).is_finished(t), Duration::from_secs(120))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            sim.node(dst).disk().content(t).unwrap(),
-            &torrent.content[..],
-            "seed {seed}"
-        );
-        sim.now() - Instant::ZERO
+        download_time(seed, |node| {
+            node.session.max_disk_write_bytes = cap;
+            node.hash_latency = Duration::from_millis(100);
+        })
     };
     let free = took(16 << 20);
     let capped = took(64 * 1024);
