@@ -317,15 +317,7 @@ impl Session {
         if !self.ext.magnets.contains_key(&torrent) {
             return false;
         }
-        let conns: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.torrent == Some(torrent))
-            .map(|(k, _)| ConnId(k))
-            .collect();
-        for conn in conns {
-            self.close_conn(now, conn, DisconnectReason::TorrentStopped, true);
-        }
+        self.close_torrent_conns(now, torrent, DisconnectReason::TorrentStopped);
         self.trackers_stop(now, torrent);
         self.by_wire_id.retain(|_, id| *id != torrent);
         self.ext.magnets.remove(&torrent);

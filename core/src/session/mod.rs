@@ -613,15 +613,7 @@ impl Session {
         if self.torrents.get(torrent.0).is_none() {
             return false;
         }
-        let conns: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.torrent == Some(torrent))
-            .map(|(k, _)| ConnId(k))
-            .collect();
-        for conn in conns {
-            self.close_conn(now, conn, DisconnectReason::TorrentStopped, true);
-        }
+        self.close_torrent_conns(now, torrent, DisconnectReason::TorrentStopped);
         self.trackers_stop(now, torrent);
         self.hashes_torrent_removed(torrent);
         self.dht_torrent_removed(torrent);
