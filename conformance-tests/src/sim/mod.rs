@@ -232,27 +232,30 @@ pub(crate) enum Ev {
     Input { host: usize, input: Input },
 }
 
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    ev: Ev,
+/// An event `ev` due at `at`; `seq` (the order of scheduling) breaks ties, so a run replays
+/// exactly. Ordered for a max-heap of the earliest event (the DHT simulator uses it too).
+#[derive(Debug)]
+pub(crate) struct Scheduled<E> {
+    pub(crate) at: Instant,
+    pub(crate) seq: u64,
+    pub(crate) ev: E,
 }
 
-impl PartialEq for Scheduled {
+impl<E> PartialEq for Scheduled<E> {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
 
-impl Eq for Scheduled {}
+impl<E> Eq for Scheduled<E> {}
 
-impl PartialOrd for Scheduled {
+impl<E> PartialOrd for Scheduled<E> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Scheduled {
+impl<E> Ord for Scheduled<E> {
     /// Reversed, so the max-heap pops the earliest (time, sequence) first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at, other.seq).cmp(&(self.at, self.seq))
@@ -312,7 +315,7 @@ pub struct Sim {
     now: Instant,
     rng: Rng,
     seq: u64,
-    heap: BinaryHeap<Scheduled>,
+    heap: BinaryHeap<Scheduled<Ev>>,
     pub(crate) hosts: Vec<Host>,
     pub(crate) listeners: BTreeMap<SocketAddr, usize>,
     pub(crate) pipes: Vec<Pipe>,
