@@ -159,6 +159,45 @@ fn a_corrupt_peer_sharing_pieces_with_an_honest_one_is_found_by_smart_ban() {
     }
 }
 
+/// Writes land out of order (a disk pool of several threads): the blocks a banned liar sent of
+/// pieces still in progress are thrown away while their writes are in flight, and downloaded
+/// again from the honest peer. The liar's late writes must not land over the honest data of a
+/// piece that passed its hash: every piece the node has is good on its disk.
+#[test]
+fn late_writes_of_thrown_away_blocks_never_overwrite_a_verified_piece() {
+    for seed in 42..48 {
+        let mut sim = Sim::new(seed);
+        let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(4 << 20, 64 * 1024));
+        let leech = sim.add_node(NodeConfig {
+            disk_latency: Duration::from_millis(1),
+            disk_jitter: Duration::from_millis(40),
+            ..NodeConfig::default()
+        });
+        let t = sim.add_torrent(leech, &torrent);
+        let honest = fake_seed(&mut sim, &torrent, 0xaa, true, false);
+        let liar = fake_seed(&mut sim, &torrent, 0xbb, true, true);
+        for f in [honest, liar] {
+            let addr = sim.fake(f).addr();
+            sim.connect(leech, t, addr).unwrap();
+        }
+        sim.run_until(|s| s.node(leech).is_finished(t), Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        // Writes still in flight when the last piece passed land too.
+        sim.run_for(Duration::from_secs(1)).unwrap();
+        assert_had_pieces_are_good(&sim, leech, t, &torrent);
+        assert_eq!(
+            sim.node(leech).disk().content(t).unwrap(),
+            &torrent.content[..],
+            "seed {seed}"
+        );
+        assert_eq!(
+            banned(&sim, leech),
+            vec![sim.fake(liar).addr().ip()],
+            "seed {seed}"
+        );
+    }
+}
+
 /// A piece that fails its hash with blocks from one peer convicts that peer, and is then
 /// downloaded again from the other peers only: every block of every failed piece is requested
 /// from them after the failure, none from the banned peer. Blocks the banned peer sent of

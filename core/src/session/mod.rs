@@ -54,7 +54,7 @@ use smallvec::SmallVec;
 
 use crate::bitfield::Bitfield;
 use crate::id::{ConnId, InfoHashes, PeerId, RequestId, TorrentId};
-use crate::metainfo::{Info, BLOCK_LEN};
+use crate::metainfo::{Block, Info, BLOCK_LEN};
 use crate::peer::{DisconnectReason, PeerConfig, PeerConn, PeerEvent, ALLOWED_FAST_COUNT};
 use crate::rate::TokenBucket;
 use crate::rng::Rng;
@@ -1292,8 +1292,7 @@ impl Session {
             // Smart ban: blocks it sent of single-peer (exclusive) pieces go back to the pool.
             for (piece, block) in t.picker.peer_gone(conn) {
                 if let Some(buf) = t.pieces.get_mut(&piece) {
-                    buf.blocks[block as usize] = None;
-                    buf.senders[block as usize] = None;
+                    buf.forget(block as usize);
                 }
             }
             t.peers.retain(|p| *p != conn);
@@ -1359,34 +1358,20 @@ impl Session {
             data
         };
         let block_count = layout.block_count(block.piece) as usize;
-        let buf = t.pieces.entry(piece).or_insert_with(|| PieceBuf {
-            blocks: vec![None; block_count],
-            senders: vec![None; block_count],
-            pending_writes: 0,
-            hash_ok: None,
-            write_failed: false,
-        });
+        let buf = t
+            .pieces
+            .entry(piece)
+            .or_insert_with(|| PieceBuf::new(block_count));
         let index = (request.begin / crate::metainfo::BLOCK_LEN) as usize;
         buf.blocks[index] = Some(data.clone());
         buf.senders[index] = sender;
-        buf.pending_writes += 1;
-        let req = RequestId(self.next_request);
-        self.next_request += 1;
-        self.jobs.insert(
-            req,
-            Job::Write {
-                torrent,
-                piece,
-                length: request.length,
-            },
-        );
-        self.disk_write_bytes += u64::from(request.length);
-        self.outputs.push_back(Output::Disk(DiskCmd::Write {
-            req,
-            torrent,
-            spans: layout.block_spans(block).collect(),
-            data,
-        }));
+        self.write_block(torrent, block, data);
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        let Some(buf) = t.pieces.get(&piece) else {
+            return;
+        };
         if complete {
             let data: Vec<bytes::Bytes> = buf.blocks.iter().flatten().cloned().collect();
             // A piece waiting for its digest is held in memory like a write in flight: it
@@ -1409,6 +1394,64 @@ impl Session {
                 algorithm: v2::algorithm(&t.info, block.piece),
                 data,
             }));
+        }
+    }
+
+    /// Issues the write of one block of a piece in progress (counted in its buffer and against
+    /// the write cap).
+    fn write_block(&mut self, torrent: TorrentId, block: Block, data: bytes::Bytes) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        let piece = block.piece.get();
+        if let Some(buf) = t.pieces.get_mut(&piece) {
+            buf.pending_writes += 1;
+        }
+        let spans = t.info.layout().block_spans(block).collect();
+        let length = block.length;
+        let req = RequestId(self.next_request);
+        self.next_request += 1;
+        self.jobs.insert(
+            req,
+            Job::Write {
+                torrent,
+                piece,
+                length,
+            },
+        );
+        self.disk_write_bytes += u64::from(length);
+        self.outputs.push_back(Output::Disk(DiskCmd::Write {
+            req,
+            torrent,
+            spans,
+            data,
+        }));
+    }
+
+    /// Writes again the blocks of a piece that were thrown away while writes were in flight
+    /// (see [`PieceBuf::rewrite`]); the piece is settled when these writes are done.
+    pub(super) fn rewrite_blocks(&mut self, torrent: TorrentId, piece: u32) {
+        let Some(t) = self.torrents.get_mut(torrent.0) else {
+            return;
+        };
+        let Some(buf) = t.pieces.get_mut(&piece) else {
+            return;
+        };
+        let layout = t.info.layout();
+        let Some(index) = layout.piece(piece) else {
+            return;
+        };
+        let writes: Vec<_> = std::mem::take(&mut buf.rewrite)
+            .into_iter()
+            .filter_map(|b| {
+                Some((
+                    layout.block(index, b)?,
+                    buf.blocks.get(b as usize)?.clone()?,
+                ))
+            })
+            .collect();
+        for (block, data) in writes {
+            self.write_block(torrent, block, data);
         }
     }
 
