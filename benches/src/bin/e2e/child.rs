@@ -63,13 +63,15 @@ impl AnyClient {
 
     fn add_torrent(
         &mut self,
-        info: Arc<Info>,
+        (info, layers): Loaded,
         dir: PathBuf,
         have: Option<Bitfield>,
     ) -> Result<TorrentId, AddError> {
+        // A v2 or hybrid torrent's piece layers come with it (BEP 52), as from a .torrent file.
+        let add = bitshoal_std::client::add_trusting(info, have).with_piece_layers(layers);
         match self {
-            Self::Mio(c) => c.add_torrent(info, dir, have),
-            Self::Std(c) => c.add_torrent(info, dir, have),
+            Self::Mio(c) => c.add_torrent_with(add, dir),
+            Self::Std(c) => c.add_torrent_with(add, dir),
         }
     }
 
@@ -113,10 +115,14 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
     }
 }
 
-fn load(torrent: &str) -> io::Result<Arc<Info>> {
+/// A torrent's info dictionary and its piece layers by file (empty for v1).
+type Loaded = (Arc<Info>, Vec<Option<bytes::Bytes>>);
+
+fn load(torrent: &str) -> io::Result<Loaded> {
     let bytes = std::fs::read(torrent)?;
     let meta = Metainfo::from_bytes(&bytes).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(Arc::new(meta.into_info()))
+    let layers = meta.piece_layers().to_vec();
+    Ok((Arc::new(meta.into_info()), layers))
 }
 
 fn download(runtime: &str, torrent: &str, out: &str, peer: &str) -> io::Result<()> {
@@ -161,7 +167,7 @@ fn download(runtime: &str, torrent: &str, out: &str, peer: &str) -> io::Result<(
 
 fn seed(runtime: &str, torrent: &str, data: &str) -> io::Result<()> {
     let info = load(torrent)?;
-    let pieces = info.layout().piece_count();
+    let pieces = info.0.layout().piece_count();
     let mut client = AnyClient::new(runtime)?;
     client
         .add_torrent(info, PathBuf::from(data), Some(Bitfield::full(pieces)))

@@ -1,4 +1,5 @@
-//! The payloads (single files of pseudo-random bytes) and their v1 torrents (1 MiB pieces).
+//! The payloads (single files of pseudo-random bytes) and their torrents (1 MiB pieces; v1
+//! unless `--v2` or `--hybrid`).
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -22,14 +23,15 @@ pub(crate) struct Payload {
 /// The piece length of every benchmark torrent.
 pub(crate) const PIECE_LENGTH: u64 = 1024 * 1024;
 
-/// Writes `size` pseudo-random bytes to `seed_dir/name` and a v1 torrent of it (announcing to
-/// `tracker`) to `dir/name.torrent`.
+/// Writes `size` pseudo-random bytes to `seed_dir/name` and a torrent of `version` (v1, BEP 52
+/// v2-only or hybrid) of it, announcing to `tracker`, to `dir/name.torrent`.
 pub(crate) fn make(
     dir: &Path,
     seed_dir: &Path,
     name: &str,
     size: u64,
     tracker: &str,
+    version: Version,
 ) -> io::Result<Payload> {
     fs::create_dir_all(seed_dir)?;
     let file = seed_dir.join(name);
@@ -51,7 +53,7 @@ pub(crate) fn make(
     }
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     let options = CreateOptions {
-        version: Version::V1,
+        version,
         piece_length: Some(PIECE_LENGTH),
         trackers: vec![vec![tracker.to_string()]],
         created_by: Some("bitshoal e2e bench".into()),
