@@ -1,10 +1,14 @@
 //! BEP 52 hash requests below the piece layer (leaf hashes) in the simulator: a seed that never
 //! downloaded reads the pieces and answers with proofs, a leecher answers from the leaves of
 //! pieces it just verified, pieces it lacks are rejected, and a peer's waiting requests are
-//! bounded. And the hybrid re-check: pieces a hybrid torrent got by their SHA-1 before its
-//! piece layers arrived are checked against the layers when they do.
+//! bounded. Smart ban with leaf hashes: a failed v2 piece's leaves are asked of a peer and the
+//! sender of the bad block is banned at once. And the hybrid re-check: pieces a hybrid torrent
+//! got by their SHA-1 before its piece layers arrived are checked against the layers when they
+//! do.
 
-use bitshoal_conformance::sim::{FakeConfig, NodeConfig, NodeId, Sim, TestTorrent, TorrentSpec};
+use bitshoal_conformance::sim::{
+    FakeConfig, LinkProfile, NodeConfig, NodeId, Sim, TestTorrent, TorrentSpec,
+};
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::create::Version;
 use bitshoal_core::id::PeerId;
@@ -308,5 +312,79 @@ fn pieces_got_by_sha1_are_rechecked_when_the_layers_arrive() {
             .iter()
             .any(|(_, e)| matches!(e, Event::PieceLayersComplete { torrent } if *torrent == t));
         assert!(layers_in, "bad {bad}");
+    }
+}
+
+/// A liar's corrupt block in a v2 piece whose other blocks came from an honest peer: the failed
+/// piece's leaf hashes are asked of a peer (and checked against the piece layer), the block
+/// whose leaf differs names the liar, and it is banned after that one failure, before the
+/// piece is downloaded again (the comparison of the v1 route needs a second attempt).
+#[test]
+fn a_failed_v2_piece_names_its_bad_block_by_leaf_hashes() {
+    for (version, seed) in [(Version::V2, 6), (Version::Hybrid, 7)] {
+        let mut sim = Sim::new(seed);
+        let spec = TorrentSpec::single(1 << 20, 64 * 1024);
+        let torrent = TestTorrent::build_v2(sim.rng(), &spec, version);
+        let good = sim.add_node(NodeConfig {
+            link: LinkProfile::symmetric(500_000, Duration::from_millis(20)),
+            ..NodeConfig::default()
+        });
+        sim.seed_torrent(good, &torrent);
+        let leech = sim.add_node(NodeConfig::default());
+        let t = sim.add_torrent(leech, &torrent);
+        let fake = sim.add_fake(FakeConfig::new(PeerId([0xbb; 20])).listening());
+        let f = sim.fake_mut(fake);
+        f.greet_as_seed(&torrent.info.hashes());
+        // The liar sends the second block of a piece, corrupt, and refuses the rest.
+        f.serve_one_corrupt_block_per_piece(
+            torrent.content.clone(),
+            torrent.info.piece_length(),
+            16 * 1024,
+        );
+        let liar = sim.fake(fake).addr();
+        let good_addr = sim.node(good).addr();
+        sim.connect(leech, t, good_addr).unwrap();
+        sim.connect(leech, t, liar).unwrap();
+        sim.run_until(|s| s.node(leech).is_finished(t), Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{version:?}: {e}"));
+        assert_eq!(
+            sim.node(leech).disk().content(t).unwrap(),
+            &torrent.content[..]
+        );
+        let events: Vec<&Event> = sim.node(leech).events().iter().map(|(_, e)| e).collect();
+        let banned_at = events
+            .iter()
+            .position(|e| matches!(e, Event::PeerBanned { ip, .. } if *ip == liar.ip()))
+            .unwrap_or_else(|| panic!("{version:?}: the liar is banned"));
+        let failed: Vec<u32> = events[..banned_at]
+            .iter()
+            .filter_map(|e| match e {
+                Event::HashFailed { piece, .. } => Some(*piece),
+                _ => None,
+            })
+            .collect();
+        // Pieces in flight together may fail before the first answer; none came twice.
+        assert!(!failed.is_empty(), "{version:?}");
+        let mut once = failed.clone();
+        once.sort_unstable();
+        once.dedup();
+        assert_eq!(
+            once.len(),
+            failed.len(),
+            "{version:?}: a piece failed twice: {failed:?}"
+        );
+        let retried = events[..banned_at]
+            .iter()
+            .any(|e| matches!(e, Event::PieceVerified { piece, .. } if failed.contains(piece)));
+        assert!(
+            !retried,
+            "{version:?}: banned before a failed piece came again"
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::PeerBanned { ip, .. } if *ip == good_addr.ip())),
+            "{version:?}: the honest peer is not banned"
+        );
     }
 }

@@ -50,6 +50,8 @@ pub(crate) struct Serve {
     pub(crate) piece_length: u32,
     /// Flip the first byte of every block sent.
     pub(crate) corrupt: bool,
+    /// Serve only requests for blocks at this offset in their piece; reject the others (BEP 6).
+    pub(crate) only_begin: Option<u32>,
 }
 
 /// The extended message id under which a fake peer receives `ut_metadata` (BEP 9), as its
@@ -196,6 +198,7 @@ impl FakePeer {
             content,
             piece_length,
             corrupt: false,
+            only_begin: None,
         });
     }
 
@@ -206,6 +209,24 @@ impl FakePeer {
             content,
             piece_length,
             corrupt: true,
+            only_begin: None,
+        });
+    }
+
+    /// Answers requests for the block at offset `begin` of each piece with that block corrupt
+    /// (first byte flipped), and rejects every other request (BEP 6 `reject request`): the
+    /// node gets the rest of each piece elsewhere, so its failed pieces have several senders.
+    pub fn serve_one_corrupt_block_per_piece(
+        &mut self,
+        content: Bytes,
+        piece_length: u32,
+        begin: u32,
+    ) {
+        self.serve = Some(Serve {
+            content,
+            piece_length,
+            corrupt: true,
+            only_begin: Some(begin),
         });
     }
 
@@ -318,10 +339,14 @@ impl FakePeer {
             match self.framer.next(&mut self.recv) {
                 Ok(Some(message)) => {
                     if let (Message::Request(r), Some(serve)) = (&message, &self.serve) {
+                        let refused = serve.only_begin.is_some_and(|b| b != r.begin);
+                        if refused {
+                            replies.push(Message::RejectRequest(*r));
+                        }
                         let start =
                             u64::from(r.index) * u64::from(serve.piece_length) + u64::from(r.begin);
                         let end = start + u64::from(r.length);
-                        if end <= serve.content.len() as u64 {
+                        if !refused && end <= serve.content.len() as u64 {
                             let mut data = serve.content.slice(start as usize..end as usize);
                             if serve.corrupt && !data.is_empty() {
                                 let mut bad = BytesMut::from(&data[..]);

@@ -153,6 +153,7 @@ impl Session {
     pub(super) fn hashes_torrent_removed(&mut self, torrent: TorrentId) {
         self.hash_transfer.fetches.remove(&torrent);
         self.leaf_hashes.torrent_removed(torrent);
+        self.v2_suspects_removed(torrent);
     }
 
     /// A peer's `hash request`: answer it from our tree, or reject it; a flood closes the
@@ -241,6 +242,11 @@ impl Session {
             return;
         };
         let Some(v2) = t.v2.as_ref() else { return };
+        if request.base_layer < v2.piece_height {
+            // Leaf hashes we asked for to find a failed piece's bad blocks.
+            self.on_leaf_answer(now, torrent, &request, hashes);
+            return;
+        }
         let Some(file) = v2.file_by_root(&t.info, &request.pieces_root) else {
             return;
         };
@@ -303,6 +309,20 @@ impl Session {
         }
     }
 
+    /// Sends a hash request of ours that is not a layer chunk (leaf hashes of a failed piece,
+    /// see `v2_ban`) to `conn`, if it speaks v2 and has room; whether it went.
+    pub(super) fn send_own_hash_request(&mut self, conn: ConnId, request: HashRequest) -> bool {
+        let Some(state) = self.hash_transfer.conns.get_mut(&conn) else {
+            return false;
+        };
+        if !state.v2 || state.outstanding.len() >= MAX_OUTSTANDING_PER_PEER {
+            return false;
+        }
+        state.outstanding.push(request);
+        self.send_to(conn, &Message::HashRequest(request));
+        true
+    }
+
     /// A peer refused a hash request of ours: ask another peer.
     pub(super) fn on_hash_reject(
         &mut self,
@@ -317,6 +337,15 @@ impl Session {
             return;
         };
         state.outstanding.remove(at);
+        let leaves = self
+            .torrents
+            .get(torrent.0)
+            .and_then(|t| t.v2.as_ref())
+            .is_some_and(|v2| request.base_layer < v2.piece_height);
+        if leaves {
+            // A failed piece's leaf hashes: another peer was asked too (see `v2_ban`).
+            return;
+        }
         let Some(file) = self
             .torrents
             .get(torrent.0)

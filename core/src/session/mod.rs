@@ -27,6 +27,7 @@ mod tests_lifecycle;
 mod tests_resume;
 mod trackers;
 pub(crate) mod v2;
+mod v2_ban;
 mod verify;
 
 pub use crate::picker::Priority;
@@ -41,6 +42,7 @@ pub use lifecycle::{CheckMode, TorrentError, TorrentState};
 pub use lsd::{LSD_PEER_GAP, MAX_LSD_DATAGRAMS_PER_MINUTE};
 pub use metadata::{AddMagnet, MAX_SERVED_PER_CONN};
 pub use priority::EVICT_INTERVAL;
+pub use v2_ban::MAX_SUSPECT_PIECES;
 
 pub use io::{
     Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, HttpReply, Input, Output,
@@ -513,6 +515,7 @@ pub struct Session {
     /// BEP 52 hash requests: budgets per peer, piece layers being fetched.
     hash_transfer: hashes::HashTransfer,
     leaf_hashes: leaf_hashes::LeafHashes,
+    v2_suspects: v2_ban::Suspects,
     dht: Option<dht::SessionDht>,
     /// The extension protocol: magnet torrents fetching metadata, per-connection state.
     ext: ext::ExtState,
@@ -555,6 +558,7 @@ impl Session {
             trackers: trackers::Trackers::new(tracker_key),
             hash_transfer: hashes::HashTransfer::default(),
             leaf_hashes: leaf_hashes::LeafHashes::default(),
+            v2_suspects: v2_ban::Suspects::default(),
             dht: dht_settings.map(dht::SessionDht::new),
             ext: ext::ExtState::default(),
             lsd: lsd::SessionLsd::default(),

@@ -19,10 +19,11 @@
 //! peer cannot fake such a disagreement with garbage in the padding: it can only fail both.
 //!
 //! Smart ban needs nothing special: a failed v2 piece is retried from one peer and its blocks are
-//! compared with the good ones, as for v1 ([`crate::smart_ban`]). That already attributes each
-//! bad block to its sender (a peer that sent every block of a failed piece is banned at once;
-//! otherwise the exclusive retry convicts it within two attempts), so we do not ask peers for a
-//! failed piece's leaf hashes to find the bad block; we do answer such requests
+//! compared with the good ones, as for v1 ([`crate::smart_ban`]): a peer that sent every block
+//! of a failed piece is banned at once, otherwise the exclusive retry convicts it within two
+//! attempts. v2 adds a faster route for pieces with several senders: the failed piece's leaf
+//! hashes are asked of peers and checked against the piece layer, and the sender of each block
+//! whose leaf differs is banned at once ([`super::v2_ban`]). We answer such requests too
 //! ([`super::leaf_hashes`]), as BEP 52 requires and libtorrent relies on.
 //!
 //! A hybrid piece that passed by SHA-1 while its file's layer was missing is checked again
