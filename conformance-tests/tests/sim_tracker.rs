@@ -694,10 +694,17 @@ fn a_hybrid_torrent_announces_in_both_swarms_and_finds_a_v2_only_peer() {
         let leech_addr = sim.node(leech).addr();
         assert!(tr.swarm(&v1).contains(&leech_addr), "seed {seed}: v1 swarm");
         assert!(tr.swarm(&v2).contains(&leech_addr), "seed {seed}: v2 swarm");
-        assert!(!tr.swarm(&v1).contains(&seed_addr), "the seed is in the v2 swarm only");
+        assert!(
+            !tr.swarm(&v1).contains(&seed_addr),
+            "the seed is in the v2 swarm only"
+        );
         let announces = tr.announces_from(leech).len();
         let events = tracker_events(&sim, leech);
         assert!(events.iter().all(|e| e.2), "seed {seed}: {events:?}");
-        assert_eq!(announces, 2 * events.len(), "seed {seed}: two announces per event");
+        assert_eq!(
+            announces,
+            2 * events.len(),
+            "seed {seed}: two announces per event"
+        );
     }
 }

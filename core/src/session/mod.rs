@@ -39,6 +39,7 @@ pub use lifecycle::{CheckMode, TorrentState};
 pub use lsd::{LSD_PEER_GAP, MAX_LSD_DATAGRAMS_PER_MINUTE};
 pub use metadata::{AddMagnet, MAX_SERVED_PER_CONN};
 pub use priority::EVICT_INTERVAL;
+pub use superseed::SuperseedMode;
 
 pub use io::{
     Digest, DiskCmd, DiskDone, Event, HashAlgorithm, HashJob, HttpReply, Input, Output,
