@@ -42,6 +42,7 @@ pub use lifecycle::{CheckMode, TorrentError, TorrentState};
 pub use lsd::{LSD_PEER_GAP, MAX_LSD_DATAGRAMS_PER_MINUTE};
 pub use metadata::{AddMagnet, MAX_SERVED_PER_CONN};
 pub use priority::EVICT_INTERVAL;
+pub use superseed::SuperseedMode;
 pub use v2_ban::MAX_SUSPECT_PIECES;
 
 pub use io::{
