@@ -194,7 +194,8 @@ fn align_up(offset: u64, piece_length: u32) -> Result<u64, MetainfoError> {
 /// Places a v2-only torrent's files in one byte stream, each starting on a piece boundary, with
 /// explicit padding entries where the gaps are, exactly as libtorrent 2.0 lists them: in a
 /// multi-file torrent, a padding file `name/.pad/N` after every file whose end is not on a piece
-/// boundary, the last one included. One [`Layout`](super::Layout) then serves v1, v2 and hybrids
+/// boundary, the last one included; in a single-file torrent, `.pad/N` after the file (libtorrent
+/// pads a single file's last piece to a whole piece too, and requests blocks in that padding). One [`Layout`](super::Layout) then serves v1, v2 and hybrids
 /// alike, and a v2-only torrent maps pieces to files as its libtorrent-made hybrid twin does.
 pub(super) fn align(
     files: Vec<FileEntry>,
@@ -210,7 +211,6 @@ pub(super) fn align(
         file.offset = offset;
         offset += file.length;
         out.push(file);
-        let Some(prefix) = prefix else { continue };
         let aligned = align_up(offset, piece_length)?;
         if aligned != offset {
             let gap = aligned - offset;
@@ -218,7 +218,9 @@ pub(super) fn align(
             let rel = SafePath::from_components([&b".pad"[..], n.as_bytes()], usize::MAX)
                 .expect("`.pad` and a decimal number are safe components");
             out.push(FileEntry {
-                path: prefix.join(&rel),
+                // A single-file torrent's tail padding has no folder to live in; it is never
+                // written, only counted.
+                path: prefix.map_or(rel.clone(), |p| p.join(&rel)),
                 length: gap,
                 offset,
                 attributes: FileAttributes {
