@@ -75,8 +75,9 @@ impl Session {
         let mut senders: Vec<IpAddr> = buf.senders.iter().flatten().copied().collect();
         senders.sort_unstable();
         senders.dedup();
-        // One block, or one sender: the v1 route convicts at once.
-        if height == 0 || senders.len() < 2 {
+        // One block, or one sender: the v1 route convicts at once. Pieces of more than 512
+        // blocks (8 MiB) would need a longer request than peers answer (BEP 52).
+        if height == 0 || senders.len() < 2 || height > super::MAX_HASH_REQUEST_LEN.ilog2() {
             return;
         }
         let request = HashRequest {
