@@ -437,6 +437,18 @@ impl PeerConn {
         moved
     }
 
+    /// Lets go of receive buffers whose bytes are all framed. An empty `BytesMut` split off
+    /// the runtime's read buffer still holds that whole allocation alive (16 KiB or more); an
+    /// idle connection keeping it would cost the full buffer per connection.
+    fn release_drained(&mut self) {
+        if self.recv.is_empty() {
+            self.recv = BytesMut::new();
+        }
+        if self.recv_next.is_empty() {
+            self.recv_next = BytesMut::new();
+        }
+    }
+
     /// Decodes the peer's handshake if all of it has arrived.
     pub(crate) fn take_handshake(&mut self) -> Result<Option<Handshake>, DisconnectReason> {
         debug_assert_eq!(self.phase, Phase::AwaitingHandshake);
@@ -444,6 +456,7 @@ impl PeerConn {
             Decoded::Need(_) => Ok(None),
             Decoded::Ready(handshake, consumed) => {
                 let _ = self.recv.split_to(consumed);
+                self.release_drained();
                 Ok(Some(handshake))
             }
         }
@@ -753,7 +766,10 @@ impl PeerConn {
             let message = match self.framer.next(&mut self.recv) {
                 Ok(Some(message)) => message,
                 Ok(None) if self.refill() => continue,
-                Ok(None) => break,
+                Ok(None) => {
+                    self.release_drained();
+                    break;
+                }
                 Err(e) => {
                     let reason = DisconnectReason::Wire(e);
                     self.close(reason.clone());

@@ -136,3 +136,48 @@ fn a_split_frame_takes_only_its_missing_bytes_from_the_next_buffer() {
         .unwrap();
     assert_eq!(conn.peer_has(), Some(&has));
 }
+
+#[test]
+fn a_drained_connection_lets_go_of_the_runtimes_read_buffer() {
+    let (bytes, has) = stream();
+    let info = info();
+    let mut conn = established(&info);
+    let we_have = Bitfield::new(PIECES);
+    // A runtime's read buffer: one read filled its front; the rest waits for the next read.
+    let capacity = 64 * 1024;
+    let mut buffer = BytesMut::with_capacity(capacity);
+    buffer.extend_from_slice(&bytes);
+    let read = buffer.split_to(bytes.len());
+    conn.on_received(Instant::ZERO, read);
+    conn.process_messages(Instant::ZERO, info.layout(), &we_have)
+        .unwrap();
+    assert_eq!(conn.peer_has(), Some(&has));
+    // `try_reclaim` gets the whole allocation back only when `buffer` is its sole owner: an
+    // idle connection holds no part of it.
+    assert!(
+        buffer.try_reclaim(capacity),
+        "the drained connection still holds the read buffer"
+    );
+}
+
+#[test]
+fn a_frame_still_arriving_keeps_its_bytes() {
+    let (bytes, has) = stream();
+    let info = info();
+    let mut conn = established(&info);
+    let we_have = Bitfield::new(PIECES);
+    let mut buffer = BytesMut::with_capacity(64 * 1024);
+    buffer.extend_from_slice(&bytes);
+    let first = buffer.split_to(100); // inside the bitfield frame
+    conn.on_received(Instant::ZERO, first);
+    conn.process_messages(Instant::ZERO, info.layout(), &we_have)
+        .unwrap();
+    assert_eq!(conn.recv.len(), 100, "the partial frame is kept");
+    assert!(!buffer.try_reclaim(64 * 1024), "and with it the buffer");
+    let rest = buffer.split_to(bytes.len() - 100);
+    conn.on_received(Instant::ZERO, rest);
+    conn.process_messages(Instant::ZERO, info.layout(), &we_have)
+        .unwrap();
+    assert_eq!(conn.peer_has(), Some(&has));
+    assert!(buffer.try_reclaim(64 * 1024), "released once drained");
+}
