@@ -106,8 +106,8 @@ pub(crate) fn run(
                 .map_err(|e| io::Error::other(e.to_string()))
         })
         .collect::<io::Result<_>>()?;
-    drop(bytes);
     let info_bytes = alloc::live_bytes().saturating_sub(heap0);
+    drop(bytes);
     let pieces: u64 = infos
         .iter()
         .map(|i| u64::from(i.layout().piece_count()))
