@@ -431,7 +431,7 @@ impl PeerConn {
             }
             let take = missing.min(self.recv_next.len());
             let head = self.recv_next.split_to(take);
-            self.recv.unsplit(head);
+            join_frame(&mut self.recv, head);
             moved = true;
         }
         moved
@@ -1185,6 +1185,24 @@ impl PeerConn {
             );
         }
     }
+}
+
+/// Appends `head` (the start of the next buffer) to `recv` (the tail of a frame).
+///
+/// Halves of one buffer join in place. Otherwise the frame is copied into a buffer of exactly
+/// its length: `BytesMut::unsplit` would copy into a new buffer sized after the one `recv` was
+/// cut from (64 KiB for a runtime's 120 KiB read buffer), and a piece block cut from it holds
+/// all of that until it is written and hashed, about one block in seven at full speed.
+fn join_frame(recv: &mut BytesMut, head: BytesMut) {
+    let adjacent = recv.as_ptr().wrapping_add(recv.len()) == head.as_ptr();
+    if adjacent || recv.is_empty() || recv.capacity() - recv.len() >= head.len() {
+        recv.unsplit(head);
+        return;
+    }
+    let mut joined = BytesMut::with_capacity(recv.len() + head.len());
+    joined.extend_from_slice(recv);
+    joined.extend_from_slice(&head);
+    *recv = joined;
 }
 
 #[cfg(test)]
