@@ -459,16 +459,7 @@ impl PeerConn {
         extended: Option<&ExtendedHandshake>,
         our_pieces: &Bitfield,
     ) {
-        if !self.outgoing {
-            self.send_handshake(now, ours);
-        }
-        self.phase = Phase::Established;
-        self.shared = ours.reserved.intersection(theirs.reserved);
-        self.remote = Some(Remote {
-            peer_id: theirs.peer_id,
-            reserved: theirs.reserved,
-            extended: None,
-        });
+        self.accept_handshake(now, theirs, ours);
         self.framer
             .set_limits(WireLimits::DEFAULT.with_num_pieces(our_pieces.len()));
         self.peer_has = Some(Bitfield::new(our_pieces.len()));
@@ -486,6 +477,21 @@ impl PeerConn {
                 our_pieces.as_bytes(),
             )));
         }
+    }
+
+    /// The handshake exchange is complete: answers an incoming peer with `ours`, records the
+    /// peer and the reserved bits both sides set.
+    fn accept_handshake(&mut self, now: Instant, theirs: &Handshake, ours: &Handshake) {
+        if !self.outgoing {
+            self.send_handshake(now, ours);
+        }
+        self.phase = Phase::Established;
+        self.shared = ours.reserved.intersection(theirs.reserved);
+        self.remote = Some(Remote {
+            peer_id: theirs.peer_id,
+            reserved: theirs.reserved,
+            extended: None,
+        });
     }
 
     fn send_handshake(&mut self, now: Instant, ours: &Handshake) {
