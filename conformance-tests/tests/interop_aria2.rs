@@ -78,25 +78,7 @@ fn bitshoal_downloads_from_aria2_over_http_udp_and_direct() {
 
     let mut bitshoal = Bitshoal::new(12, |_| {});
     let out = fx.dir("bitshoal");
-    let jobs: Vec<usize> = fx
-        .torrents
-        .iter()
-        .map(|t| {
-            let dial = if t.case.route == Route::Direct {
-                vec![seed.addr()]
-            } else {
-                Vec::new()
-            };
-            bitshoal.leech(t, out.clone(), dial)
-        })
-        .collect();
-    let finished = bitshoal.run_until(deadline, |b| b.all_synced(&jobs));
-    assert!(finished, "bitshoal finished downloading from aria2");
-    for (t, &j) in fx.torrents.iter().zip(&jobs) {
-        assert_same(&t.original(), &out.join(t.name()), false);
-        bitshoal.assert_announced(j, t);
-    }
-    bitshoal.assert_no_violation();
+    bitshoal.download_all(&fx, &out, |_| seed.addr(), deadline, "aria2");
 }
 
 #[test]

@@ -16,8 +16,9 @@ mod interop_common;
 
 use std::fs;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bitshoal_conformance::interop::{available, Proc};
@@ -26,6 +27,7 @@ use bitshoal_core::create::Version;
 use bitshoal_core::dht::{bep46, Item, ItemKey, MutableItem};
 use bitshoal_core::id::InfoHashV1;
 use bitshoal_core::magnet::Magnet;
+use bitshoal_core::metainfo::Info;
 use bitshoal_core::session::{AddMagnet, Config, DhtSettings, Event};
 use bitshoal_mio::client::{Client, ClientConfig, ClientEvent};
 use interop_common::{assert_same, make_payload, make_torrent, Shape};
@@ -51,6 +53,33 @@ fn lt_dht(args: &[&str]) -> Proc {
 }
 
 /// A bitshoal client on `ip` with the DHT on, bootstrapping from `bootstrap` (loopback).
+/// Starts libtorrent seeding a v1 multi-file payload (made from `payload_seed`) under
+/// `work/seed` and announcing it to its DHT; returns it once it announced, with the payload's
+/// folder, the torrent and its DHT address (a bootstrap for bitshoal).
+fn lt_dht_seed(
+    work: &Path,
+    payload_seed: u64,
+    deadline: Instant,
+) -> (Proc, PathBuf, Arc<Info>, String) {
+    let payload = work.join("seed/payload");
+    make_payload(&payload, Shape::Multi, payload_seed);
+    let (torrent_path, info) = make_torrent(&payload, Version::V1);
+    let lt = lt_dht(&[
+        "seed",
+        torrent_path.to_str().unwrap(),
+        work.join("seed").to_str().unwrap(),
+        "3",
+        "-",
+    ]);
+    let line = lt
+        .wait_for("DHT ", deadline)
+        .expect("libtorrent's DHT listens");
+    let bootstrap = line[4..].trim().to_string();
+    lt.wait_for("READY", deadline)
+        .expect("libtorrent seeds and announced");
+    (lt, payload, info, bootstrap)
+}
+
 fn dht_client(seed: u64, ip: [u8; 4], bootstrap: Vec<String>) -> Client {
     Client::new(ClientConfig {
         session: Config {
@@ -73,23 +102,8 @@ fn bitshoal_finds_a_libtorrent_seed_through_the_dht() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let payload = work.path().join("seed/payload");
-    make_payload(&payload, Shape::Multi, 11);
-    let (torrent_path, info) = make_torrent(&payload, Version::V1);
     let deadline = Instant::now() + Duration::from_secs(80);
-    let lt = lt_dht(&[
-        "seed",
-        torrent_path.to_str().unwrap(),
-        work.path().join("seed").to_str().unwrap(),
-        "3",
-        "-",
-    ]);
-    let line = lt
-        .wait_for("DHT ", deadline)
-        .expect("libtorrent's DHT listens");
-    let bootstrap = line[4..].trim().to_string();
-    lt.wait_for("READY", deadline)
-        .expect("libtorrent seeds and announced");
+    let (lt, payload, info, bootstrap) = lt_dht_seed(work.path(), 11, deadline);
 
     // Only the info and a bootstrap address: no tracker, no peer.
     let mut bitshoal = dht_client(21, [127, 0, 0, 2], vec![bootstrap]);
@@ -184,23 +198,8 @@ fn bitshoal_downloads_a_magnet_from_a_libtorrent_seed_with_only_a_bootstrap_addr
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let payload = work.path().join("seed/payload");
-    make_payload(&payload, Shape::Multi, 13);
-    let (torrent_path, info) = make_torrent(&payload, Version::V1);
     let deadline = Instant::now() + Duration::from_secs(80);
-    let lt = lt_dht(&[
-        "seed",
-        torrent_path.to_str().unwrap(),
-        work.path().join("seed").to_str().unwrap(),
-        "3",
-        "-",
-    ]);
-    let line = lt
-        .wait_for("DHT ", deadline)
-        .expect("libtorrent's DHT listens");
-    let bootstrap = line[4..].trim().to_string();
-    lt.wait_for("READY", deadline)
-        .expect("libtorrent seeds and announced");
+    let (lt, payload, info, bootstrap) = lt_dht_seed(work.path(), 13, deadline);
 
     // A magnet with the info-hash only (no tr, no x.pe) and a bootstrap address.
     let magnet = Magnet::new(info.hashes());

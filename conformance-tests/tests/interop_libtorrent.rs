@@ -100,25 +100,7 @@ fn bitshoal_downloads_from_libtorrent_over_http_udp_and_direct() {
 
     let mut bitshoal = Bitshoal::new(7, |_| {});
     let out = fx.dir("bitshoal");
-    let jobs: Vec<usize> = fx
-        .torrents
-        .iter()
-        .map(|t| {
-            let dial = if t.case.route == Route::Direct {
-                vec![loopback(port)]
-            } else {
-                Vec::new()
-            };
-            bitshoal.leech(t, out.clone(), dial)
-        })
-        .collect();
-    let finished = bitshoal.run_until(deadline, |b| b.all_synced(&jobs));
-    assert!(finished, "bitshoal finished downloading from libtorrent");
-    for (t, &j) in fx.torrents.iter().zip(&jobs) {
-        assert_same(&t.original(), &out.join(t.name()), false);
-        bitshoal.assert_announced(j, t);
-    }
-    bitshoal.assert_no_violation();
+    bitshoal.download_all(&fx, &out, |_| loopback(port), deadline, "libtorrent");
 
     // BEP 6: libtorrent announced all its pieces with HAVE_ALL; bitshoal, empty, with
     // HAVE_NONE. BEP 10: libtorrent read bitshoal's handshake.

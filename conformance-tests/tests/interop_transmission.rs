@@ -63,26 +63,7 @@ fn bitshoal_downloads_from_transmission_over_http_udp_and_direct() {
 
     let mut bitshoal = Bitshoal::new(21, |_| {});
     let out = fx.dir("bitshoal");
-    let jobs: Vec<usize> = fx
-        .torrents
-        .iter()
-        .zip(&seeds)
-        .map(|(t, s)| {
-            let dial = if t.case.route == Route::Direct {
-                vec![s.addr()]
-            } else {
-                Vec::new()
-            };
-            bitshoal.leech(t, out.clone(), dial)
-        })
-        .collect();
-    let finished = bitshoal.run_until(deadline, |b| b.all_synced(&jobs));
-    assert!(finished, "bitshoal finished downloading from transmission");
-    for (t, &j) in fx.torrents.iter().zip(&jobs) {
-        assert_same(&t.original(), &out.join(t.name()), false);
-        bitshoal.assert_announced(j, t);
-    }
-    bitshoal.assert_no_violation();
+    bitshoal.download_all(&fx, &out, |i| seeds[i].addr(), deadline, "transmission");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use bitshoal_core::ext::peer_priority;
 use bitshoal_core::id::{PeerId, TorrentId};
 use bitshoal_core::lsd::{LsdAnnounce, LsdGroup};
 use bitshoal_core::peer::DisconnectReason;
-use bitshoal_core::session::{Config, Event, Input};
+use bitshoal_core::session::{Config, Event, Input, SuperseedMode};
 use bitshoal_core::time::Duration;
 use bytes::Bytes;
 
@@ -42,7 +42,7 @@ fn connected_ids(sim: &Sim, node: NodeId) -> Vec<PeerId> {
 /// One seed on a slow uplink and `leechers` leechers meshed with it and each other. Returns
 /// the seed's upload when the leechers first held every piece between them, and the seed's
 /// total upload once all finished.
-fn seed_upload(seed_value: u64, superseed: bool, leechers: usize) -> (u64, u64, u64) {
+fn seed_upload(seed_value: u64, mode: SuperseedMode, leechers: usize) -> (u64, u64, u64) {
     let mut sim = Sim::new(seed_value);
     let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(24 * 16 * 1024, 16 * 1024));
     let seed = sim.add_node(NodeConfig {
@@ -54,11 +54,9 @@ fn seed_upload(seed_value: u64, superseed: bool, leechers: usize) -> (u64, u64, 
         ..NodeConfig::default()
     });
     let ts = sim.seed_torrent(seed, &torrent);
-    if superseed {
-        sim.with_session(seed, |s, now| s.set_superseed(now, ts, true))
-            .unwrap();
-        assert!(sim.node(seed).session().is_superseeding(ts));
-    }
+    sim.with_session(seed, |s, now| s.set_superseed(now, ts, mode))
+        .unwrap();
+    assert_eq!(sim.node(seed).session().superseed_mode(ts), mode);
     let fast = NodeConfig {
         link: LinkProfile::symmetric(256 * 1024, Duration::from_millis(5)),
         ..NodeConfig::default()
@@ -117,9 +115,13 @@ fn seed_upload(seed_value: u64, superseed: bool, leechers: usize) -> (u64, u64, 
 
 #[test]
 fn a_superseeding_seed_uploads_less_before_the_swarm_has_a_copy() {
-    for s in [160, 161] {
-        let (normal, normal_total, size) = seed_upload(s, false, 5);
-        let (superseed, super_total, _) = seed_upload(s, true, 5);
+    for (s, mode) in [
+        (160, SuperseedMode::Strict),
+        (161, SuperseedMode::Strict),
+        (162, SuperseedMode::On),
+    ] {
+        let (normal, normal_total, size) = seed_upload(s, SuperseedMode::Off, 5);
+        let (superseed, super_total, _) = seed_upload(s, mode, 5);
         println!(
             "seed {s}: size {size}, normal seed uploaded {normal} before one copy ({normal_total} \
              in all), superseeding {superseed} ({super_total})"
@@ -131,6 +133,51 @@ fn a_superseeding_seed_uploads_less_before_the_swarm_has_a_copy() {
         );
         // Each piece goes out once until every piece is out (blocks in flight aside).
         assert!(superseed <= size + size / 4, "{superseed} for {size}");
+    }
+}
+
+/// A lone leecher of a superseeding seed: in [`SuperseedMode::On`] it is offered its next
+/// piece each time it has the last one, and finishes; in strict mode (BEP 16's traditional
+/// rule) no other peer ever shows the piece, so it is offered one piece and no more.
+#[test]
+fn a_lone_leecher_finishes_from_a_superseeding_seed_unless_strict() {
+    for (seed_value, mode) in [(170, SuperseedMode::On), (171, SuperseedMode::Strict)] {
+        let mut sim = Sim::new(seed_value);
+        let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(8 * 16 * 1024, 16 * 1024));
+        let seed = sim.add_node(NodeConfig::default());
+        let ts = sim.seed_torrent(seed, &torrent);
+        sim.with_session(seed, |s, now| s.set_superseed(now, ts, mode))
+            .unwrap();
+        let leech = sim.add_node(NodeConfig::default());
+        let t = sim.add_torrent(leech, &torrent);
+        let addr = sim.node(seed).addr();
+        sim.connect(leech, t, addr).unwrap();
+        let finished = sim.run_until(|s| s.node(leech).is_finished(t), Duration::from_secs(30));
+        let had = sim.node(leech).session().have(t).unwrap().count();
+        if mode == SuperseedMode::Strict {
+            assert!(
+                finished.is_err(),
+                "seed {seed_value}: strict lets one piece out"
+            );
+            assert_eq!(had, 1, "seed {seed_value}");
+        } else {
+            finished.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                sim.node(leech).disk().content(t).unwrap(),
+                &torrent.content[..]
+            );
+            // One piece at a time: about each piece once.
+            let up = sim
+                .node(seed)
+                .session()
+                .torrent_status(ts)
+                .unwrap()
+                .uploaded;
+            assert!(
+                up <= torrent.content.len() as u64 * 5 / 4,
+                "seed {seed_value}: {up}"
+            );
+        }
     }
 }
 

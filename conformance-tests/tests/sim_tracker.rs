@@ -8,6 +8,7 @@ use bitshoal_conformance::sim::{
     LinkProfile, NetworkRequest, NodeConfig, NodeId, Sim, TestTorrent, TorrentSpec, TrackerConfig,
     TrackerProtocol,
 };
+use bitshoal_core::create::Version;
 use bitshoal_core::id::TorrentId;
 use bitshoal_core::session::{AddTorrent, CheckMode, Event, TorrentState};
 use bitshoal_core::time::{Duration, Instant};
@@ -658,4 +659,52 @@ fn the_external_ip_a_tracker_reports_becomes_the_sessions_view() {
         })
         .collect();
     assert_eq!(changes, vec![(ip, telling_url)], "seed {seed}");
+}
+
+/// BEP 52: a hybrid torrent is one torrent in both swarms. Each announce goes out under the v1
+/// hash and under the truncated v2 hash; a seed listed only in the v2 swarm is found through
+/// the second, and the application hears one `TrackerAnnounced` per announce, not two.
+#[test]
+fn a_hybrid_torrent_announces_in_both_swarms_and_finds_a_v2_only_peer() {
+    for (seed, protocol) in [(61, TrackerProtocol::Http), (62, TrackerProtocol::Udp)] {
+        let mut sim = Sim::new(seed);
+        let spec = TorrentSpec::single(300_000, 16 * 1024);
+        let t = TestTorrent::build_v2(sim.rng(), &spec, Version::Hybrid);
+        let hashes = t.info.hashes();
+        let (v1, v2) = (hashes.v1().unwrap().0, hashes.v2().unwrap().truncated());
+        let tracker = sim.add_tracker(TrackerConfig::default());
+        let url = match protocol {
+            TrackerProtocol::Http => sim.tracker(tracker).http_url(),
+            _ => sim.tracker(tracker).udp_url(),
+        };
+        let v2_seed = sim.add_node(NodeConfig::default());
+        sim.seed_torrent(v2_seed, &t);
+        let seed_addr = sim.node(v2_seed).addr();
+        sim.list_in_swarm(tracker, v2, seed_addr, 0);
+
+        let leech = sim.add_node(NodeConfig::default());
+        let id = sim.add_torrent_with_trackers(leech, &t, vec![vec![url]]);
+        sim.run_until(|s| s.node(leech).is_finished(id), Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(sim.node(leech).disk().content(id).unwrap(), &t.content[..]);
+        // The `completed` announces get their answers.
+        sim.run_for(Duration::from_secs(5)).unwrap();
+
+        let tr = sim.tracker(tracker);
+        let leech_addr = sim.node(leech).addr();
+        assert!(tr.swarm(&v1).contains(&leech_addr), "seed {seed}: v1 swarm");
+        assert!(tr.swarm(&v2).contains(&leech_addr), "seed {seed}: v2 swarm");
+        assert!(
+            !tr.swarm(&v1).contains(&seed_addr),
+            "the seed is in the v2 swarm only"
+        );
+        let announces = tr.announces_from(leech).len();
+        let events = tracker_events(&sim, leech);
+        assert!(events.iter().all(|e| e.2), "seed {seed}: {events:?}");
+        assert_eq!(
+            announces,
+            2 * events.len(),
+            "seed {seed}: two announces per event"
+        );
+    }
 }

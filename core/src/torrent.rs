@@ -35,6 +35,34 @@ pub(crate) struct PieceBuf {
     pub(crate) hash_ok: Option<bool>,
     /// A write of this piece failed: it must be downloaded again.
     pub(crate) write_failed: bool,
+    /// Blocks thrown away while writes of the piece were in flight. Their old writes may land
+    /// after the writes of their replacements (a runtime may run writes on several threads), so
+    /// once every write is done and the piece passed, these blocks are written once more.
+    pub(crate) rewrite: Vec<u32>,
+}
+
+impl PieceBuf {
+    /// An empty buffer for a piece of `block_count` blocks.
+    pub(crate) fn new(block_count: usize) -> PieceBuf {
+        PieceBuf {
+            blocks: vec![None; block_count],
+            senders: vec![None; block_count],
+            pending_writes: 0,
+            hash_ok: None,
+            write_failed: false,
+            rewrite: Vec::new(),
+        }
+    }
+
+    /// Throws a received block away (its sender is suspect or gone): it will be downloaded
+    /// again, and written again after any write of it still in flight.
+    pub(crate) fn forget(&mut self, block: usize) {
+        self.blocks[block] = None;
+        self.senders[block] = None;
+        if self.pending_writes > 0 && !self.rewrite.contains(&(block as u32)) {
+            self.rewrite.push(block as u32);
+        }
+    }
 }
 
 /// One torrent.

@@ -302,8 +302,11 @@ fn only_downloads_the_files_selected_and_files_reports_each() {
 
 #[test]
 fn a_loopback_client_skips_trackers_elsewhere_and_still_downloads_from_its_peers() {
-    // The torrent names a tracker on a documentation address (never contacted).
-    let payload = Payload::new(26, vec![vec!["http://192.0.2.1:6969/announce".into()]]);
+    // The torrent names a tracker under the reserved `.invalid` domain (never contacted).
+    let payload = Payload::new(
+        26,
+        vec![vec!["http://tracker.invalid:6969/announce".into()]],
+    );
     let seed = SeedThread::start(&payload, false, 27);
     let out_dir = payload.dir.path().join("out");
     let out = bitshoal(
@@ -322,7 +325,7 @@ fn a_loopback_client_skips_trackers_elsewhere_and_still_downloads_from_its_peers
         .iter()
         .find(|l| l["event"] == "tracker_skipped")
         .expect("a tracker_skipped line");
-    assert_eq!(skipped["url"], "http://192.0.2.1:6969/announce");
+    assert_eq!(skipped["url"], "http://tracker.invalid:6969/announce");
     assert!(!lines
         .iter()
         .any(|l| l["event"] == "tracker_failed" || l["event"] == "tracker_announced"));

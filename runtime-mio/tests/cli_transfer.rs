@@ -73,6 +73,75 @@ fn seed_command_serves_download_command_and_stops_cleanly_on_ctrl_c() {
     assert_eq!(seed.exit_code(), 0, "Ctrl-C stops seeding cleanly");
 }
 
+/// `seed --superseed` (BEP 16): a peer that connects is shown one piece (`have none`, then one
+/// `have`), not the whole torrent; a download from the seed still completes.
+#[test]
+fn seed_with_superseed_shows_a_new_peer_one_piece_and_still_serves_a_download() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    use bitshoal_core::id::PeerId;
+    use bitshoal_core::wire::{Framer, Handshake, Message, Reserved, WireLimits};
+    use bytes::BytesMut;
+
+    let payload = Payload::new(7, Vec::new());
+    let torrent = payload.torrent_path.to_str().unwrap();
+    let seed = Running::start(
+        &seed_args(torrent, payload.data_dir(), &["--superseed"]),
+        payload.dir.path(),
+    );
+    let addr = seed.wait_event("started")["listen"]
+        .as_str()
+        .expect("the listen address")
+        .to_string();
+    seed.wait_event("checked");
+
+    let mut peer = std::net::TcpStream::connect(&addr).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let hashes = payload.info.hashes();
+    let mut hello = BytesMut::new();
+    Handshake::new(Reserved::FAST, &hashes, PeerId([7; 20])).encode(&mut hello);
+    peer.write_all(&hello).unwrap();
+    let mut theirs = [0u8; 68];
+    peer.read_exact(&mut theirs).unwrap();
+    let pieces = payload.info.layout().piece_count();
+    let mut framer = Framer::new(WireLimits::DEFAULT.with_num_pieces(pieces));
+    let (mut buf, mut shown) = (BytesMut::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !shown.iter().any(|m| matches!(m, Message::Have(_))) && Instant::now() < deadline {
+        let mut chunk = [0u8; 4096];
+        let n = peer.read(&mut chunk).unwrap();
+        assert!(n > 0, "the seed closed the connection: {shown:?}");
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(m) = framer.next(&mut buf).unwrap() {
+            shown.push(m);
+        }
+    }
+    let haves = shown
+        .iter()
+        .filter(|m| matches!(m, Message::Have(_)))
+        .count();
+    assert_eq!(haves, 1, "one piece shown: {shown:?}");
+    assert!(
+        !shown
+            .iter()
+            .any(|m| matches!(m, Message::HaveAll | Message::Bitfield(_))),
+        "the seed hides its pieces: {shown:?}"
+    );
+    assert!(pieces > 1, "the payload has several pieces to hide");
+    drop(peer);
+
+    let out_dir = payload.dir.path().join("out");
+    let out = bitshoal(
+        &download_args(torrent, &out_dir, &addr, &["--timeout", "100"]),
+        payload.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    payload.assert_copied_to(&out_dir);
+    seed.interrupt();
+    assert_eq!(seed.exit_code(), 0);
+}
+
 #[test]
 fn ctrl_c_before_the_download_is_done_exits_130() {
     let payload = Payload::new(3, Vec::new());

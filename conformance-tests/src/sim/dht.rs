@@ -21,7 +21,6 @@
 //! [`run_scenario`] is the standard experiment: build a network, announce, apply churn and
 //! malice, look up, and report success, hops, messages and latency.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -30,6 +29,8 @@ use bitshoal_core::dht::{Announce, DhtConfig, DhtEvent, DhtNode, LookupId, NodeI
 use bitshoal_core::id::InfoHashV1;
 use bitshoal_core::rng::Rng;
 use bitshoal_core::time::{Duration, Instant};
+
+use super::Scheduled;
 
 /// How a simulated node behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,31 +84,6 @@ enum Ev {
 }
 
 #[derive(Debug)]
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    /// Reversed, so the heap pops the earliest (time, sequence) first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
-#[derive(Debug)]
 struct SimNode {
     addr: SocketAddr,
     machine: DhtNode,
@@ -134,7 +110,7 @@ pub struct DhtSim {
     now: Instant,
     rng: Rng,
     seq: u64,
-    heap: BinaryHeap<Scheduled>,
+    heap: BinaryHeap<Scheduled<Ev>>,
     nodes: Vec<SimNode>,
     by_addr: HashMap<SocketAddr, usize>,
     config: DhtSimConfig,

@@ -96,6 +96,10 @@ pub struct NodeConfig {
     pub disk_latency: Duration,
     /// How long each hash job takes to complete.
     pub hash_latency: Duration,
+    /// Writes take `disk_latency` plus a random extra of up to this, and land on the disk when
+    /// they complete, not when they are issued: writes issued one after the other may land in
+    /// the other order, as on a runtime whose disk pool runs several threads.
+    pub disk_jitter: Duration,
     /// A fixed listening address instead of the next free one (loopback only).
     pub addr: Option<SocketAddr>,
     /// Behind a NAT: connections to the node are refused unless it dialled the connecting
@@ -115,6 +119,7 @@ impl Default for NodeConfig {
             link: LinkProfile::LAN,
             disk_latency: Duration::from_micros(100),
             hash_latency: Duration::ZERO,
+            disk_jitter: Duration::ZERO,
             addr: None,
             no_incoming: false,
         }
@@ -130,6 +135,7 @@ pub struct SimNode {
     events: Vec<(Instant, Event)>,
     disk_latency: Duration,
     hash_latency: Duration,
+    disk_jitter: Duration,
     /// When the node's timer event is scheduled for.
     armed: Option<Instant>,
     /// Connections closed (by either side) or failed: no output may name them again.
@@ -222,6 +228,8 @@ pub(crate) enum Ev {
         req: RequestId,
         result: Result<DiskDone, StorageError>,
     },
+    /// A write issued with [`NodeConfig::disk_jitter`] lands on the disk and completes.
+    DiskWrite { host: usize, cmd: DiskCmd },
     /// A hash job completes.
     Hashed {
         host: usize,
@@ -232,27 +240,30 @@ pub(crate) enum Ev {
     Input { host: usize, input: Input },
 }
 
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    ev: Ev,
+/// An event `ev` due at `at`; `seq` (the order of scheduling) breaks ties, so a run replays
+/// exactly. Ordered for a max-heap of the earliest event (the DHT simulator uses it too).
+#[derive(Debug)]
+pub(crate) struct Scheduled<E> {
+    pub(crate) at: Instant,
+    pub(crate) seq: u64,
+    pub(crate) ev: E,
 }
 
-impl PartialEq for Scheduled {
+impl<E> PartialEq for Scheduled<E> {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
 
-impl Eq for Scheduled {}
+impl<E> Eq for Scheduled<E> {}
 
-impl PartialOrd for Scheduled {
+impl<E> PartialOrd for Scheduled<E> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Scheduled {
+impl<E> Ord for Scheduled<E> {
     /// Reversed, so the max-heap pops the earliest (time, sequence) first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at, other.seq).cmp(&(self.at, self.seq))
@@ -312,7 +323,7 @@ pub struct Sim {
     now: Instant,
     rng: Rng,
     seq: u64,
-    heap: BinaryHeap<Scheduled>,
+    heap: BinaryHeap<Scheduled<Ev>>,
     pub(crate) hosts: Vec<Host>,
     pub(crate) listeners: BTreeMap<SocketAddr, usize>,
     pub(crate) pipes: Vec<Pipe>,
@@ -464,6 +475,7 @@ impl Sim {
             events: Vec::new(),
             disk_latency: config.disk_latency,
             hash_latency: config.hash_latency,
+            disk_jitter: config.disk_jitter,
             armed: None,
             dead: BTreeSet::new(),
             have_counts: BTreeMap::new(),
@@ -818,6 +830,13 @@ impl Sim {
                 n.session.handle_input(now, Input::DiskDone { req, result });
                 self.drain(host);
             }
+            Ev::DiskWrite { host, cmd } => {
+                let n = self.node_mut(host);
+                if let Some((req, result)) = n.disk.execute(cmd) {
+                    n.session.handle_input(now, Input::DiskDone { req, result });
+                }
+                self.drain(host);
+            }
             Ev::Hashed { host, req, digest } => {
                 let n = self.node_mut(host);
                 n.session.handle_input(now, Input::Hashed { req, digest });
@@ -1009,6 +1028,14 @@ impl Sim {
                     Some((pipe, side)) => self.pipe_close(pipe, side),
                     None => self.violate(format!("node {host}: Close of unknown {conn:?}")),
                 }
+            }
+            Output::Disk(cmd @ DiskCmd::Write { .. })
+                if self.node(NodeId(host)).disk_jitter > Duration::ZERO =>
+            {
+                let n = self.node(NodeId(host));
+                let jitter = n.disk_jitter.as_micros() as u64;
+                let latency = n.disk_latency + Duration::from_micros(self.rng.below(jitter + 1));
+                self.schedule(now + latency, Ev::DiskWrite { host, cmd });
             }
             Output::Disk(cmd) => {
                 let n = self.node_mut(host);

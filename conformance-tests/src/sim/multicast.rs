@@ -1,9 +1,9 @@
 //! Multicast groups in the simulator, for BEP 14 local service discovery.
 //!
-//! Nodes [join](Sim::join_group) group addresses (say `239.192.152.143:6771`). A node's
-//! `Output::SendLsd` to a group reaches every member after the path latency as
-//! `Input::LsdDatagram`, the sender included (as `IP_MULTICAST_LOOP` does on a real host),
-//! from the sender's IP and the group's port. A node that joined no group hears nothing, like
+//! Nodes [join](Sim::join_group) group addresses (say BEP 14's IPv4 group `239.192.152.143`,
+//! port 6771). A node's `Output::SendLsd` to a group reaches every member after the path
+//! latency as `Input::LsdDatagram`, the sender included (as `IP_MULTICAST_LOOP` does on a real
+//! host), from the sender's IP and the group's port. A node that joined no group hears nothing, like
 //! a runtime with LSD off. Every datagram sent is kept in [`Sim::multicast_sent`].
 
 use std::collections::BTreeSet;

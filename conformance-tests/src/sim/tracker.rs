@@ -460,6 +460,20 @@ impl Sim {
         &self.trackers[tracker.0]
     }
 
+    /// Lists `addr` in a tracker's swarm of `info_hash` as if it had announced there with
+    /// `left` bytes to go (a peer that announces only elsewhere, say only in the v2 swarm of a
+    /// hybrid torrent).
+    pub fn list_in_swarm(
+        &mut self,
+        tracker: TrackerId,
+        info_hash: [u8; 20],
+        addr: SocketAddr,
+        left: u64,
+    ) {
+        let t = &mut self.trackers[tracker.0];
+        t.swarms.entry(info_hash).or_default().insert(addr, left);
+    }
+
     /// Kills or revives a tracker.
     pub fn set_tracker_alive(&mut self, tracker: TrackerId, alive: bool) {
         self.trackers[tracker.0].config.alive = alive;

@@ -355,6 +355,40 @@ impl Bitshoal {
         self.add(t.case.label, add, dir, dial)
     }
 
+    /// Downloads every torrent of `fx` into `out` (cases routed [`Route::Direct`] dial
+    /// `seed_of(case index)`, the others find their seed through their tracker), then checks
+    /// every byte, every announce and that no peer broke the protocol. `from` names the seed
+    /// in the failure message.
+    pub fn download_all(
+        &mut self,
+        fx: &Fixture,
+        out: &Path,
+        seed_of: impl Fn(usize) -> SocketAddr,
+        deadline: Instant,
+        from: &str,
+    ) {
+        let jobs: Vec<usize> = fx
+            .torrents
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let dial = if t.case.route == Route::Direct {
+                    vec![seed_of(i)]
+                } else {
+                    Vec::new()
+                };
+                self.leech(t, out.to_path_buf(), dial)
+            })
+            .collect();
+        let finished = self.run_until(deadline, |b| b.all_synced(&jobs));
+        assert!(finished, "bitshoal finished downloading from {from}");
+        for (t, &j) in fx.torrents.iter().zip(&jobs) {
+            assert_same(&t.original(), &out.join(t.name()), false);
+            self.assert_announced(j, t);
+        }
+        self.assert_no_violation();
+    }
+
     /// Adds `t` to seed from its original data, announcing to its trackers and dialing `dial`.
     pub fn seed(&mut self, t: &Torrent, dial: Vec<SocketAddr>) -> usize {
         let add = AddTorrent::new(Arc::clone(&t.info))

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use super::{DisconnectReason, Message, PeerConn, PeerEvent, Phase, Remote, Violation};
+use super::{DisconnectReason, Message, PeerConn, PeerEvent, Violation};
 use crate::bitfield::Bitfield;
 use crate::time::Instant;
 use crate::wire::{ExtendedHandshake, Handshake, Reserved, WireLimits};
@@ -50,16 +50,7 @@ impl PeerConn {
         ours: &Handshake,
         extended: &ExtendedHandshake,
     ) {
-        if !self.outgoing {
-            self.send_handshake(now, ours);
-        }
-        self.phase = Phase::Established;
-        self.shared = ours.reserved.intersection(theirs.reserved);
-        self.remote = Some(Remote {
-            peer_id: theirs.peer_id,
-            reserved: theirs.reserved,
-            extended: None,
-        });
+        self.accept_handshake(now, theirs, ours);
         self.framer.set_limits(WireLimits::DEFAULT);
         self.peer_has = None;
         self.pending = Some(PendingPieces::default());

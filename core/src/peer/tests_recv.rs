@@ -138,6 +138,36 @@ fn a_split_frame_takes_only_its_missing_bytes_from_the_next_buffer() {
 }
 
 #[test]
+fn a_frame_split_across_buffers_is_joined_in_a_buffer_of_its_own_length() {
+    let (bytes, has) = stream();
+    let info = info();
+    let mut conn = established(&info);
+    let we_have = Bitfield::new(PIECES);
+    let bitfield_frame = 4 + 1 + (PIECES as usize).div_ceil(8);
+    // A runtime's large read buffer: the first read's bytes are cut off its front while the
+    // runtime keeps the rest of it for the reads to come.
+    let mut runtime_buf = BytesMut::with_capacity(120 * 1024);
+    runtime_buf.extend_from_slice(&bytes[..100]);
+    let first = runtime_buf.split_to(100);
+    conn.on_received(Instant::ZERO, first);
+    conn.process_messages(Instant::ZERO, info.layout(), &we_have)
+        .unwrap();
+    // The next read landed in a fresh buffer.
+    conn.on_received(Instant::ZERO, BytesMut::from(&bytes[100..]));
+    assert!(conn.refill());
+    assert_eq!(conn.recv.len(), bitfield_frame, "exactly the split frame");
+    assert!(
+        conn.recv.capacity() <= 2 * bitfield_frame,
+        "the joined frame holds {} bytes for a {bitfield_frame}-byte frame",
+        conn.recv.capacity()
+    );
+    conn.process_messages(Instant::ZERO, info.layout(), &we_have)
+        .unwrap();
+    assert_eq!(conn.peer_has(), Some(&has));
+    drop(runtime_buf);
+}
+
+#[test]
 fn a_drained_connection_lets_go_of_the_runtimes_read_buffer() {
     let (bytes, has) = stream();
     let info = info();

@@ -281,7 +281,7 @@ impl Session {
         self.lsd_sync(torrent);
     }
 
-    /// Closes every connection of a torrent.
+    /// Closes every connection of a torrent (magnet or not), reporting `reason`.
     pub(super) fn close_torrent_conns(
         &mut self,
         now: Instant,

@@ -38,8 +38,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{
-    AddError, Conn, ConnectError, DiskCmd, Event, Output, Priority, Session, TorrentState,
-    TorrentStatus,
+    AddError, ConnectError, DiskCmd, Event, Output, Priority, Session, TorrentState, TorrentStatus,
 };
 use crate::bitfield::Bitfield;
 use crate::ext::{names, AssemblerError, MetadataAssembler, MetadataMessage, Progress};
@@ -198,18 +197,7 @@ impl Session {
         if m.banned.contains(&addr.ip()) {
             return Err(ConnectError::Banned);
         }
-        if self.conns.len() >= self.config.max_connections {
-            return Err(ConnectError::TooManyConnections);
-        }
-        let conn = ConnId(self.conns.insert(Conn {
-            peer: PeerConn::outgoing(now, addr, self.config.peer),
-            torrent: Some(torrent),
-            unflushed: 0,
-            last_unchoked: None,
-            optimistic_since: None,
-        }));
-        self.outputs.push_back(Output::Connect { conn, addr });
-        Ok(conn)
+        self.dial(now, torrent, addr)
     }
 
     /// The info-hashes of a torrent, magnet or not.
@@ -329,15 +317,7 @@ impl Session {
         if !self.ext.magnets.contains_key(&torrent) {
             return false;
         }
-        let conns: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.torrent == Some(torrent))
-            .map(|(k, _)| ConnId(k))
-            .collect();
-        for conn in conns {
-            self.close_conn(now, conn, DisconnectReason::TorrentStopped, true);
-        }
+        self.close_torrent_conns(now, torrent, DisconnectReason::TorrentStopped);
         self.trackers_stop(now, torrent);
         self.by_wire_id.retain(|_, id| *id != torrent);
         self.ext.magnets.remove(&torrent);

@@ -1,19 +1,21 @@
 //! BEP 16 superseeding: a seed that masquerades as a peer with nothing and reveals one rare
 //! piece at a time to each peer.
 //!
-//! - [`Session::set_superseed`] turns it on or off per torrent. It applies to connections made
+//! - [`Session::set_superseed`] sets a torrent's [`SuperseedMode`]. It applies to connections made
 //!   while it is on and the torrent has every piece: they get an empty bitfield (`have_none`
 //!   with BEP 6), no allowed-fast pieces, `upload_only` unset, and then one `have` for the
 //!   piece offered to them.
 //! - **Which piece**: among the pieces the peer does not have and was not told of, the one
 //!   held by the fewest connected peers (counting pieces offered to others and not yet seen
 //!   elsewhere as held), then the one revealed least often, ties broken from a random start.
-//! - **When another**: only once the piece offered to a peer is seen at *another* peer (its
-//!   `have`, or its bitfield): then the first peer has passed it on (BEP 16: "the seed will
-//!   not inform it of any other pieces until it has seen the piece it had sent previously
-//!   present on at least one other client"). A peer whose own bitfield shows it already had
-//!   its offered piece gets another at once. A lone peer therefore gets one piece only: BEP
-//!   16 mode is for initial seeding into a swarm.
+//! - **When another**: [`SuperseedMode::Strict`], only once the piece offered to a peer is
+//!   seen at *another* peer (its `have`, or its bitfield): then the first peer has passed it
+//!   on (BEP 16: "the seed will not inform it of any other pieces until it has seen the piece
+//!   it had sent previously present on at least one other client"). A lone peer then gets one
+//!   piece only: strict mode is for initial seeding into a swarm. [`SuperseedMode::On`] (what
+//!   libtorrent does unless `strict_super_seeding` is set) also offers the next piece once the
+//!   peer itself has the one offered, so a lone peer still finishes, one piece at a time. A
+//!   peer whose own bitfield shows it already had its offered piece gets another at once.
 //! - **Off**: every connection still in the dark hears `have` for every piece we have.
 
 use std::collections::BTreeMap;
@@ -29,8 +31,25 @@ pub(super) struct SuperSeeds {
     torrents: BTreeMap<TorrentId, SuperTorrent>,
 }
 
+/// How a torrent seeds (BEP 16).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SuperseedMode {
+    /// A normal seed: every peer is told every piece.
+    #[default]
+    Off,
+    /// Superseeding: one piece at a time per peer; the next once the peer has the one offered
+    /// or it is seen at another peer.
+    On,
+    /// BEP 16's traditional superseeding: the next piece only once the one offered is seen at
+    /// another peer (a lone peer gets one piece).
+    Strict,
+}
+
 #[derive(Debug, Default)]
 struct SuperTorrent {
+    /// Whether only another peer's `have` frees a peer for its next piece.
+    strict: bool,
     /// How often each piece was revealed (index: piece).
     revealed: Vec<u32>,
     /// Connections established while superseeding.
@@ -46,15 +65,14 @@ struct SuperConn {
 }
 
 impl Session {
-    /// Turns BEP 16 superseeding on or off for a torrent (see the module docs): connections
-    /// made from now on while the torrent has every piece see one rare piece at a time;
-    /// turning it off tells them every piece. Connections already open keep what they were
-    /// told.
+    /// Sets a torrent's BEP 16 superseeding mode (see the module docs): connections made from
+    /// now on while the torrent has every piece see one rare piece at a time; turning it off
+    /// tells them every piece. Connections already open keep what they were told.
     pub fn set_superseed(
         &mut self,
         now: Instant,
         torrent: TorrentId,
-        on: bool,
+        mode: SuperseedMode,
     ) -> Result<(), CommandError> {
         self.assert_drained();
         let pieces = self
@@ -64,11 +82,15 @@ impl Session {
             .have
             .len();
         let supers = &mut self.ext.superseed.torrents;
-        if on {
-            supers.entry(torrent).or_insert_with(|| SuperTorrent {
-                revealed: vec![0; pieces as usize],
-                conns: BTreeMap::new(),
-            });
+        if mode != SuperseedMode::Off {
+            supers
+                .entry(torrent)
+                .or_insert_with(|| SuperTorrent {
+                    strict: false,
+                    revealed: vec![0; pieces as usize],
+                    conns: BTreeMap::new(),
+                })
+                .strict = mode == SuperseedMode::Strict;
             return Ok(());
         }
         let Some(st) = supers.remove(&torrent) else {
@@ -89,7 +111,16 @@ impl Session {
 
     /// Whether a torrent is in superseeding mode.
     pub fn is_superseeding(&self, torrent: TorrentId) -> bool {
-        self.ext.superseed.torrents.contains_key(&torrent)
+        self.superseed_mode(torrent) != SuperseedMode::Off
+    }
+
+    /// A torrent's superseeding mode.
+    pub fn superseed_mode(&self, torrent: TorrentId) -> SuperseedMode {
+        match self.ext.superseed.torrents.get(&torrent) {
+            None => SuperseedMode::Off,
+            Some(st) if st.strict => SuperseedMode::Strict,
+            Some(_) => SuperseedMode::On,
+        }
     }
 
     /// What a new connection of `torrent` is told we have: nothing while superseeding a
@@ -125,7 +156,8 @@ impl Session {
     }
 
     /// A peer of `torrent` announced `piece` (a `have`), or a whole bitfield: pieces offered
-    /// to others and now seen here free those others for their next piece.
+    /// to others and now seen here free those others for their next piece (and, unless
+    /// strict, the peer itself when it is its own offered piece).
     pub(super) fn superseed_peer_has(
         &mut self,
         now: Instant,
@@ -138,13 +170,15 @@ impl Session {
             return;
         };
         let seen = |p: u32| piece == Some(p) || bitfield.is_some_and(|b| b.get(p));
+        let strict = st.strict;
         let freed: Vec<ConnId> = st
             .conns
             .iter()
             .filter(|(&conn, sc)| {
                 sc.offered.is_some_and(|p| {
-                    // Elsewhere, or the peer's own first bitfield: it had it already.
-                    seen(p) && (conn != from || bitfield.is_some())
+                    // Elsewhere, or the peer's own first bitfield (it had it already), or,
+                    // unless strict, the peer's own `have`.
+                    seen(p) && (conn != from || bitfield.is_some() || !strict)
                 })
             })
             .map(|(&conn, _)| conn)

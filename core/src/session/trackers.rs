@@ -22,6 +22,11 @@
 //! when the torrent is paused or stops on an error (`started` again on resume), and on removal
 //! (best effort there, HTTP trackers only: a UDP exchange cannot outlive the torrent).
 //!
+//! A hybrid torrent (BEP 52 "upgrade path") is one torrent in two swarms: every announce goes
+//! out under its v1 hash and, alongside, under its truncated v2 hash with the same event and
+//! counters. The v1 announce drives the list (intervals, failover, events); the companion
+//! only brings peers (whoever announced the v2 swarm alone) and fails silently.
+//!
 //! Private torrents (BEP 27) use only their own trackers: the list is built from the tiers the
 //! torrent was added with and nothing else ever adds one.
 //!
@@ -36,7 +41,7 @@ use bytes::Bytes;
 
 use super::scrape::Scrapes;
 use super::{Event, HttpReply, Output, Session};
-use crate::id::{RequestId, TorrentId};
+use crate::id::{InfoHashes, RequestId, TorrentId};
 use crate::time::Instant;
 use crate::tracker::{
     parse_announce_response, Announce, AnnounceEvent, AnnounceId, AnnounceRequest,
@@ -47,6 +52,15 @@ use crate::tracker::{
 /// How many peers one announce asks for.
 const NUMWANT: u32 = 200;
 
+/// Which of a torrent's swarms an announce is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Swarm {
+    /// The torrent's [wire id](crate::id::InfoHashes::wire_id): the announce the list tracks.
+    Main,
+    /// A hybrid torrent's truncated v2 hash (BEP 52): a companion of the main announce.
+    V2,
+}
+
 /// The session's tracker state, for every torrent.
 #[derive(Debug, Default)]
 pub(super) struct Trackers {
@@ -54,11 +68,11 @@ pub(super) struct Trackers {
     /// order, so the same seed replays the same run.)
     lists: BTreeMap<TorrentId, TorrentTrackers>,
     /// HTTP announces in flight.
-    http: HashMap<RequestId, (TorrentId, AnnounceId, String)>,
+    http: HashMap<RequestId, (TorrentId, AnnounceId, String, Swarm)>,
     /// UDP announces waiting for their tracker's name to resolve.
     resolving: HashMap<RequestId, PendingUdp>,
-    /// One UDP client per torrent and tracker address.
-    udp: BTreeMap<(TorrentId, SocketAddr), UdpSlot>,
+    /// One UDP client per torrent, tracker address and swarm.
+    udp: BTreeMap<(TorrentId, SocketAddr, Swarm), UdpSlot>,
     /// The `key` sent with every announce (BEP 3 / BEP 15), the same for the whole session.
     key: u32,
     /// Addresses that turned out to be ourselves; never dialled again.
@@ -86,6 +100,7 @@ struct PendingUdp {
     url: String,
     url_data: String,
     request: AnnounceRequest,
+    swarm: Swarm,
 }
 
 #[derive(Debug)]
@@ -197,7 +212,7 @@ impl Session {
         // Only HTTP can carry the `stopped` announces: UDP ones need a connect exchange.
         self.tracker_tick(now, torrent);
         self.trackers.lists.remove(&torrent);
-        self.trackers.udp.retain(|(t, _), _| *t != torrent);
+        self.trackers.udp.retain(|(t, ..), _| *t != torrent);
         self.trackers.resolving.retain(|_, p| p.torrent != torrent);
         self.trackers.scrapes.forget(torrent);
         // Late answers to HTTP announces in flight find no list and are dropped.
@@ -205,7 +220,7 @@ impl Session {
 
     /// Runs every tracker timer due at `now`.
     pub(super) fn trackers_timeout(&mut self, now: Instant) {
-        let due: Vec<(TorrentId, SocketAddr)> = self
+        let due: Vec<(TorrentId, SocketAddr, Swarm)> = self
             .trackers
             .udp
             .iter()
@@ -268,7 +283,7 @@ impl Session {
             while let Some(id) = t.list.poll_cancel() {
                 // Drop the transport.
                 let mut url = None;
-                self.trackers.http.retain(|_, (_, a, u)| {
+                self.trackers.http.retain(|_, (_, a, u, _)| {
                     if *a == id {
                         url = Some(std::mem::take(u));
                     }
@@ -340,20 +355,44 @@ impl Session {
         let Some(request) = self.announce_request(torrent, &announce) else {
             return;
         };
-        let id = announce.id;
-        let tracker_url = announce.url;
+        // BEP 52: a hybrid torrent joins the v2 swarm too.
+        let companion = match self.torrent_hashes(torrent) {
+            Some(InfoHashes::Hybrid(_, v2)) => Some(AnnounceRequest {
+                info_hash: v2.truncated(),
+                ..request.clone()
+            }),
+            _ => None,
+        };
+        let (id, url) = (announce.id, announce.url);
+        self.send_announce(now, torrent, (id, url.clone()), request, Swarm::Main);
+        if let Some(companion) = companion {
+            self.send_announce(now, torrent, (id, url), companion, Swarm::V2);
+        }
+    }
+
+    /// Sends one announce to its tracker over the transport its URL names.
+    fn send_announce(
+        &mut self,
+        now: Instant,
+        torrent: TorrentId,
+        (id, tracker_url): (AnnounceId, String),
+        request: AnnounceRequest,
+        swarm: Swarm,
+    ) {
         match TrackerUrl::parse(&tracker_url) {
             Ok(TrackerUrl::Http { url }) => match request.to_http_url(&url) {
                 Ok(url) => {
                     let req = self.next_request_id();
-                    self.trackers.http.insert(req, (torrent, id, tracker_url));
+                    self.trackers
+                        .http
+                        .insert(req, (torrent, id, tracker_url, swarm));
                     self.outputs.push_back(Output::Http {
                         req,
                         url,
                         max_body: TrackerLimits::DEFAULT.max_body,
                     });
                 }
-                Err(error) => self.announce_failed(now, torrent, id, &tracker_url, error),
+                Err(error) => self.announce_failed(now, (torrent, swarm), id, &tracker_url, error),
             },
             Ok(TrackerUrl::Udp {
                 host,
@@ -367,7 +406,7 @@ impl Session {
                 match literal {
                     Some(addr) => {
                         let what = (id, tracker_url);
-                        self.udp_announce(now, torrent, what, addr, &url_data, request);
+                        self.udp_announce(now, (torrent, addr, swarm), what, &url_data, request);
                     }
                     None => {
                         let req = self.next_request_id();
@@ -379,26 +418,26 @@ impl Session {
                                 url: tracker_url,
                                 url_data,
                                 request,
+                                swarm,
                             },
                         );
                         self.outputs.push_back(Output::Resolve { req, host, port });
                     }
                 }
             }
-            Err(error) => self.announce_failed(now, torrent, id, &tracker_url, error),
+            Err(error) => self.announce_failed(now, (torrent, swarm), id, &tracker_url, error),
         }
     }
 
     fn udp_announce(
         &mut self,
         now: Instant,
-        torrent: TorrentId,
+        key: (TorrentId, SocketAddr, Swarm),
         what: (AnnounceId, String),
-        addr: SocketAddr,
         url_data: &str,
         request: AnnounceRequest,
     ) {
-        let key = (torrent, addr);
+        let addr = key.1;
         if !self.trackers.udp.contains_key(&key) {
             let client = UdpTrackerClient::new(
                 addr.is_ipv6(),
@@ -426,7 +465,7 @@ impl Session {
     }
 
     /// Sends a UDP client's datagrams and acts on its results.
-    fn udp_flush(&mut self, now: Instant, key: (TorrentId, SocketAddr)) {
+    fn udp_flush(&mut self, now: Instant, key: (TorrentId, SocketAddr, Swarm)) {
         let mut results = Vec::new();
         if let Some(slot) = self.trackers.udp.get_mut(&key) {
             while let Some(data) = slot.client.poll_transmit() {
@@ -441,12 +480,13 @@ impl Session {
                 }
             }
         }
+        let from = (key.0, key.2);
         for ((id, url), event) in results {
             match event {
                 UdpEvent::Announced(response) => {
-                    self.announce_succeeded(now, key.0, id, &url, response);
+                    self.announce_succeeded(now, from, id, &url, response);
                 }
-                UdpEvent::Failed(error) => self.announce_failed(now, key.0, id, &url, error),
+                UdpEvent::Failed(error) => self.announce_failed(now, from, id, &url, error),
                 UdpEvent::Scraped(_) => {}
             }
         }
@@ -464,7 +504,7 @@ impl Session {
             self.scrape_http_done(now, scrape, result);
             return;
         }
-        let Some((torrent, id, url)) = self.trackers.http.remove(&req) else {
+        let Some((torrent, id, url, swarm)) = self.trackers.http.remove(&req) else {
             return;
         };
         let outcome = result
@@ -472,9 +512,10 @@ impl Session {
             .and_then(|reply| {
                 parse_announce_response(reply.status, &reply.body, &TrackerLimits::DEFAULT)
             });
+        let from = (torrent, swarm);
         match outcome {
-            Ok(response) => self.announce_succeeded(now, torrent, id, &url, response),
-            Err(error) => self.announce_failed(now, torrent, id, &url, error),
+            Ok(response) => self.announce_succeeded(now, from, id, &url, response),
+            Err(error) => self.announce_failed(now, from, id, &url, error),
         }
         self.tracker_tick(now, torrent);
     }
@@ -504,15 +545,14 @@ impl Session {
         match addr {
             Ok(Some(addr)) => self.udp_announce(
                 now,
-                pending.torrent,
+                (pending.torrent, addr, pending.swarm),
                 (pending.id, pending.url),
-                addr,
                 &pending.url_data,
                 pending.request,
             ),
             Ok(None) => self.announce_failed(
                 now,
-                pending.torrent,
+                (pending.torrent, pending.swarm),
                 pending.id,
                 &pending.url,
                 TrackerError::Transport {
@@ -521,7 +561,7 @@ impl Session {
             ),
             Err(message) => self.announce_failed(
                 now,
-                pending.torrent,
+                (pending.torrent, pending.swarm),
                 pending.id,
                 &pending.url,
                 TrackerError::Transport { message },
@@ -532,11 +572,11 @@ impl Session {
 
     /// A datagram arrived: offer it to the UDP tracker clients talking to its sender.
     pub(super) fn tracker_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        let keys: Vec<(TorrentId, SocketAddr)> = self
+        let keys: Vec<(TorrentId, SocketAddr, Swarm)> = self
             .trackers
             .udp
             .keys()
-            .filter(|(_, addr)| *addr == from)
+            .filter(|(_, addr, _)| *addr == from)
             .copied()
             .collect();
         for key in keys {
@@ -556,7 +596,7 @@ impl Session {
     fn announce_succeeded(
         &mut self,
         now: Instant,
-        torrent: TorrentId,
+        (torrent, swarm): (TorrentId, Swarm),
         id: AnnounceId,
         url: &str,
         response: AnnounceResponse,
@@ -564,6 +604,13 @@ impl Session {
         let Some(t) = self.trackers.lists.get_mut(&torrent) else {
             return;
         };
+        if swarm == Swarm::V2 {
+            // A companion announce: only its peers count, while the torrent announces.
+            if t.list.is_running() {
+                self.dial_peers(now, torrent, &response.peers);
+            }
+            return;
+        }
         if !t.list.handle_success(now, id, &response) {
             return;
         }
@@ -598,11 +645,14 @@ impl Session {
     fn announce_failed(
         &mut self,
         now: Instant,
-        torrent: TorrentId,
+        (torrent, swarm): (TorrentId, Swarm),
         id: AnnounceId,
         url: &str,
         error: TrackerError,
     ) {
+        if swarm == Swarm::V2 {
+            return; // the main announce reports the tracker's health
+        }
         let Some(t) = self.trackers.lists.get_mut(&torrent) else {
             return;
         };

@@ -14,7 +14,10 @@
 //!
 //! A banned peer's blocks of pieces still in progress are thrown away and downloaded again
 //! from others ([`Picker::forget_block`](crate::picker::Picker::forget_block)), so no later
-//! attempt mixes its data with an honest peer's.
+//! attempt mixes its data with an honest peer's. A thrown-away block whose write may still be
+//! in flight is written once more after every write of its piece has landed, before the piece
+//! counts as had: a runtime may run writes on several threads, and the suspect data must not
+//! land last.
 //!
 //! A banned peer is disconnected with [`DisconnectReason::Banned`], reported with
 //! [`Event::PeerBanned`], and its IP address and peer id are refused for this torrent from
@@ -79,6 +82,11 @@ impl Session {
             return;
         };
         if buf.pending_writes > 0 {
+            return;
+        }
+        if hash_ok && !buf.write_failed && !buf.rewrite.is_empty() {
+            // Every earlier write has landed: the kept data of thrown-away blocks goes last.
+            self.rewrite_blocks(torrent, piece);
             return;
         }
         let buf = t.pieces.remove(&piece).expect("looked up above");
@@ -223,8 +231,7 @@ impl Session {
                 for block in 0..buf.senders.len() {
                     if buf.senders[block] == Some(ip) && t.picker.forget_block(piece, block as u32)
                     {
-                        buf.blocks[block] = None;
-                        buf.senders[block] = None;
+                        buf.forget(block);
                     }
                 }
             }

@@ -116,8 +116,8 @@ impl fmt::Display for AnnounceEvent {
 /// What we tell a tracker in an announce (BEP 3; over UDP, BEP 15).
 ///
 /// `info_hash` is the v1 info-hash, or for a v2-only torrent the v2 hash truncated to 20 bytes
-/// (BEP 52). A hybrid torrent could announce both, as two requests; the session announces its
-/// v1 hash only for now.
+/// (BEP 52). A hybrid torrent announces both, as two requests (the session sends the second,
+/// under the truncated v2 hash, alongside each announce of the first).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnnounceRequest {
     /// The torrent's 20-byte info-hash.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bitshoal_core::bitfield::Bitfield;
 use bitshoal_core::metainfo::Info;
-use bitshoal_core::session::{AddTorrent, CheckMode, Event, TorrentState};
+use bitshoal_core::session::{AddTorrent, CheckMode, Event, SuperseedMode, TorrentState};
 use bitshoal_mio::client::{Client, ClientEvent, TorrentClient};
 use bitshoal_std::blocking::BlockingClient;
 use clap::Args;
@@ -39,6 +39,11 @@ pub(crate) struct SeedArgs {
     /// Upload limit in bytes per second (500K, 2M, 1.5MiB; K = KiB = 1024; 0: none).
     #[arg(long, value_name = "RATE", value_parser = super::options::parse_rate)]
     max_up: Option<u64>,
+    /// Superseed (BEP 16): show each peer one rare piece at a time, so an initial seed
+    /// uploads each piece about once. `--superseed strict`: a peer's next piece only once
+    /// another peer has its last one (a lone peer gets one piece).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "on", value_name = "MODE")]
+    superseed: Option<SuperseedArg>,
     /// Print one JSON object per line.
     #[arg(long)]
     json: bool,
@@ -49,6 +54,15 @@ pub(crate) struct SeedArgs {
     /// --dht-bootstrap names nodes).
     #[command(flatten)]
     discovery: Discovery,
+}
+
+/// `--superseed` modes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum SuperseedArg {
+    /// The next piece once the peer has the last one (or another peer does).
+    On,
+    /// The next piece only once another peer has the last one (BEP 16's rule).
+    Strict,
 }
 
 pub(crate) fn run(args: SeedArgs) -> std::process::ExitCode {
@@ -104,6 +118,15 @@ fn seed<C: TorrentClient>(args: SeedArgs) -> Result<(), Failure> {
     if let Some(up) = args.max_up.filter(|r| *r > 0) {
         client
             .command(|s, now| s.set_torrent_limits(now, torrent, up, 0))
+            .map_err(|e| Failure::other(e.to_string()))?;
+    }
+    if let Some(mode) = args.superseed {
+        let mode = match mode {
+            SuperseedArg::On => SuperseedMode::On,
+            SuperseedArg::Strict => SuperseedMode::Strict,
+        };
+        client
+            .command(|s, now| s.set_superseed(now, torrent, mode))
             .map_err(|e| Failure::other(e.to_string()))?;
     }
     let mut reported = false;
