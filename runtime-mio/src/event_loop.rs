@@ -527,6 +527,7 @@ impl EventLoop {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    release_if_quiet(c);
                     self.dispatch(jobs);
                     return;
                 }
@@ -615,6 +616,16 @@ impl EventLoop {
 
 /// Reads from `stream` into the spare capacity of `buf` (empty, with room), without zeroing it
 /// first, and makes the bytes read part of `buf`. Returns how many were read.
+/// Gives back the rest of a quiet connection's receive buffer once its socket is drained, so an
+/// idle connection holds no buffer (a thousand idle peers would otherwise keep 16 KiB each); it
+/// gets a fresh one when it next becomes readable. A busy connection (one whose reads filled
+/// their buffers, so `recv_size` grew) keeps it: consecutive reads then share one allocation.
+fn release_if_quiet(c: &mut Connection) {
+    if c.recv_size <= MIN_READ_BUFFER {
+        c.recv = BytesMut::new();
+    }
+}
+
 fn read_into_spare(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
     debug_assert!(buf.is_empty());
     let (read, _) = rustix::io::read(stream, buf.spare_capacity_mut())?;
@@ -633,3 +644,7 @@ fn bind_udp(listener: Option<SocketAddr>) -> io::Result<UdpSocket> {
     };
     UdpSocket::bind(addr).or_else(|_| UdpSocket::bind(SocketAddr::new(addr.ip(), 0)))
 }
+
+#[cfg(test)]
+#[path = "event_loop_tests.rs"]
+mod tests;

@@ -56,9 +56,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bitshoal_core::id::{RequestId, TorrentId};
 use bitshoal_core::metainfo::{FileSpan, Info, SafePath};
 use bitshoal_core::session::{DiskCmd, DiskDone, Input, StorageError};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use smallvec::SmallVec;
 
+mod bufpool;
 mod cache;
 mod fileio;
 
@@ -109,6 +110,8 @@ struct Inner {
     /// Names each opening of a torrent, so cached handles of a closed torrent never serve a
     /// later one with the same id.
     next_uid: AtomicU64,
+    /// Buffers for block reads, reused (see [`bufpool`]).
+    read_bufs: bufpool::BufPool,
 }
 
 #[derive(Debug, Default)]
@@ -166,6 +169,7 @@ impl Storage {
                 registry: Mutex::new(Registry::default()),
                 cache: Mutex::new(cache),
                 next_uid: AtomicU64::new(0),
+                read_bufs: bufpool::BufPool::default(),
             }),
         }
     }
@@ -679,13 +683,14 @@ impl Inner {
         length: u32,
     ) -> Result<Bytes, StorageError> {
         t.check_spans(spans, length as usize)?;
-        // Zeroed: pad spans are left as they are.
-        let mut buf = BytesMut::zeroed(length as usize);
+        // A reused buffer: every byte is read over, or zeroed for pad spans.
+        let mut buf = self.read_bufs.take(length as usize);
         let mut at = 0usize;
         for span in spans {
             let range = at..at + span.length as usize;
             at = range.end;
             if span.pad {
+                buf[range].fill(0);
                 continue;
             }
             let file = self.handle(t, span.file, Access::Read)?;
@@ -704,7 +709,7 @@ impl Inner {
                 }
             })?;
         }
-        Ok(buf.freeze())
+        Ok(self.read_bufs.freeze(buf))
     }
 
     /// A handle on file `index` good for `access`, from the cache or opened now.

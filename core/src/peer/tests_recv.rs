@@ -136,3 +136,78 @@ fn a_split_frame_takes_only_its_missing_bytes_from_the_next_buffer() {
         .unwrap();
     assert_eq!(conn.peer_has(), Some(&has));
 }
+
+#[test]
+fn a_frame_split_across_buffers_is_joined_in_a_buffer_of_its_own_length() {
+    let (bytes, has) = stream();
+    let info = info();
+    let mut conn = established(&info);
+    let we_have = Bitfield::new(PIECES);
+    let bitfield_frame = 4 + 1 + (PIECES as usize).div_ceil(8);
+    // A runtime's large read buffer: the first read's bytes are cut off its front while the
+    // runtime keeps the rest of it for the reads to come.
+    let mut runtime_buf = BytesMut::with_capacity(120 * 1024);
+    runtime_buf.extend_from_slice(&bytes[..100]);
+    let first = runtime_buf.split_to(100);
+    conn.on_received(Instant::ZERO, first);
+    conn.process_messages(Instant::ZERO, info.layout(), &we_have)
+        .unwrap();
+    // The next read landed in a fresh buffer.
+    conn.on_received(Instant::ZERO, BytesMut::from(&bytes[100..]));
+    assert!(conn.refill());
+    assert_eq!(conn.recv.len(), bitfield_frame, "exactly the split frame");
+    assert!(
+        conn.recv.capacity() <= 2 * bitfield_frame,
+        "the joined frame holds {} bytes for a {bitfield_frame}-byte frame",
+        conn.recv.capacity()
+    );
+    conn.process_messages(Instant::ZERO, info.layout(), &we_have)
+        .unwrap();
+    assert_eq!(conn.peer_has(), Some(&has));
+    drop(runtime_buf);
+}
+
+#[test]
+fn a_drained_connection_lets_go_of_the_runtimes_read_buffer() {
+    let (bytes, has) = stream();
+    let info = info();
+    let mut conn = established(&info);
+    let we_have = Bitfield::new(PIECES);
+    // A runtime's read buffer: one read filled its front; the rest waits for the next read.
+    let capacity = 64 * 1024;
+    let mut buffer = BytesMut::with_capacity(capacity);
+    buffer.extend_from_slice(&bytes);
+    let read = buffer.split_to(bytes.len());
+    conn.on_received(Instant::ZERO, read);
+    conn.process_messages(Instant::ZERO, info.layout(), &we_have)
+        .unwrap();
+    assert_eq!(conn.peer_has(), Some(&has));
+    // `try_reclaim` gets the whole allocation back only when `buffer` is its sole owner: an
+    // idle connection holds no part of it.
+    assert!(
+        buffer.try_reclaim(capacity),
+        "the drained connection still holds the read buffer"
+    );
+}
+
+#[test]
+fn a_frame_still_arriving_keeps_its_bytes() {
+    let (bytes, has) = stream();
+    let info = info();
+    let mut conn = established(&info);
+    let we_have = Bitfield::new(PIECES);
+    let mut buffer = BytesMut::with_capacity(64 * 1024);
+    buffer.extend_from_slice(&bytes);
+    let first = buffer.split_to(100); // inside the bitfield frame
+    conn.on_received(Instant::ZERO, first);
+    conn.process_messages(Instant::ZERO, info.layout(), &we_have)
+        .unwrap();
+    assert_eq!(conn.recv.len(), 100, "the partial frame is kept");
+    assert!(!buffer.try_reclaim(64 * 1024), "and with it the buffer");
+    let rest = buffer.split_to(bytes.len() - 100);
+    conn.on_received(Instant::ZERO, rest);
+    conn.process_messages(Instant::ZERO, info.layout(), &we_have)
+        .unwrap();
+    assert_eq!(conn.peer_has(), Some(&has));
+    assert!(buffer.try_reclaim(64 * 1024), "released once drained");
+}

@@ -2,6 +2,7 @@ use std::fs;
 use std::path::Path;
 
 use bitshoal_core::create::Version;
+use bitshoal_core::metainfo::BLOCK_LEN;
 use bitshoal_core::session::DiskDone;
 
 use super::*;
@@ -552,4 +553,46 @@ fn a_batch_coalesces_consecutive_writes_and_completes_each_job() {
             "file {i}"
         );
     }
+}
+
+#[test]
+fn block_read_buffers_are_reused_and_pad_bytes_read_as_zeros() {
+    let mut f = hybrid_fixture();
+    let s = opened(&mut f, StorageConfig::default());
+    let blocks = f.blocks();
+    for (n, (spans, data)) in blocks.iter().enumerate() {
+        disk_result(n as u64, s.execute(f.write(n as u64, spans, data.clone()))).unwrap();
+    }
+    let full = |pad: bool| {
+        blocks
+            .iter()
+            .find(|(spans, data)| {
+                data.len() == BLOCK_LEN as usize && spans.iter().any(|s| s.pad) == pad
+            })
+            .expect("the fixture has full blocks with and without pad spans")
+    };
+    let (plain_spans, plain) = full(false);
+    let (padded_spans, padded) = full(true);
+    let read = |req: u64, spans: &[FileSpan]| match disk_result(req, s.execute(f.read(req, spans)))
+    {
+        Ok(DiskDone::Read(bytes)) => bytes,
+        other => panic!("read {req}: {other:?}"),
+    };
+    let first = read(1, plain_spans);
+    assert_eq!(&first, plain);
+    assert!(first.iter().any(|&b| b != 0), "the reused buffer is dirty");
+    let buffer = first.as_ptr();
+    drop(first);
+    assert_eq!(s.inner.read_bufs.free_count(), 1, "the buffer went back");
+    let second = read(2, padded_spans);
+    assert_eq!(
+        second.as_ptr(),
+        buffer,
+        "the freed buffer is read into again"
+    );
+    assert_eq!(
+        &second, padded,
+        "pad bytes read as zeros, not the old bytes"
+    );
+    assert_eq!(s.inner.read_bufs.free_count(), 0);
 }

@@ -321,7 +321,7 @@ fn run(args: &Args) -> io::Result<()> {
     };
     let seed_dir = args.dir.join("seed");
     let url = bench.tracker.url();
-    let big = payload::make(
+    let big = payload::make_version(
         &args.dir,
         &seed_dir,
         &format!("payload-{}MiB.bin", args.size >> 20),
@@ -330,7 +330,7 @@ fn run(args: &Args) -> io::Result<()> {
         args.version(),
     )?;
     let small = if part("startup") {
-        Some(payload::make(
+        Some(payload::make_version(
             &args.dir,
             &seed_dir,
             &format!("payload-{}MiB.bin", args.startup_size >> 20),

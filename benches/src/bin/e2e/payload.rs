@@ -23,9 +23,21 @@ pub(crate) struct Payload {
 /// The piece length of every benchmark torrent.
 pub(crate) const PIECE_LENGTH: u64 = 1024 * 1024;
 
-/// Writes `size` pseudo-random bytes to `seed_dir/name` and a torrent of `version` (v1, BEP 52
-/// v2-only or hybrid) of it, announcing to `tracker`, to `dir/name.torrent`.
+/// Writes `size` pseudo-random bytes to `seed_dir/name` and a v1 torrent of it (announcing to
+/// `tracker`) to `dir/name.torrent`.
+#[allow(dead_code)] // the `scale` binary includes this module and makes v1 payloads
 pub(crate) fn make(
+    dir: &Path,
+    seed_dir: &Path,
+    name: &str,
+    size: u64,
+    tracker: &str,
+) -> io::Result<Payload> {
+    make_version(dir, seed_dir, name, size, tracker, Version::V1)
+}
+
+/// [`make`] with a torrent of `version` (v1, BEP 52 v2-only or hybrid).
+pub(crate) fn make_version(
     dir: &Path,
     seed_dir: &Path,
     name: &str,
