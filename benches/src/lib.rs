@@ -117,6 +117,20 @@ fn wrap(info: &[u8], piece_layers: Option<&[u8]>) -> Vec<u8> {
     out
 }
 
+/// A `kB` field of `/proc/<pid>/status` (`VmHWM:`, `RssAnon:`, ...), in bytes; `pid` may be
+/// `self`. `None` when the process is gone or the field is missing.
+pub fn proc_status_field(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line[field.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

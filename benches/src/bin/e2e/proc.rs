@@ -179,15 +179,7 @@ fn sample_anon(pid: u32, peak: &AtomicU64, stop: &AtomicBool) {
 
 /// A `kB` field of `/proc/<pid>/status`, in bytes.
 fn status_field(pid: u32, field: &str) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: u64 = line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    bitshoal_benches::proc_status_field(&pid.to_string(), field)
 }
 
 /// User plus system CPU of a running process, from `/proc/<pid>/stat`.

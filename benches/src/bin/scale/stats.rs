@@ -41,18 +41,7 @@ impl Mem {
     }
 }
 
-/// A `kB` field of `/proc/<pid>/status`, in bytes (`pid` may be `self`).
-pub(crate) fn status_field(pid: &str, field: &str) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: u64 = line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
+pub(crate) use bitshoal_benches::proc_status_field as status_field;
 
 /// The median of `times` (sorts them).
 pub(crate) fn median(times: &mut [Duration]) -> Duration {
