@@ -120,6 +120,39 @@ fn a_fast_corrupt_peer_is_banned_and_the_download_finishes_from_the_good_seed() 
     }
 }
 
+/// A node configured by `leech` downloads a torrent of `spec` from an honest fake seed and a
+/// liar (corrupt blocks) until it finishes; checks its bytes and that the liar, and only the
+/// liar, was banned. Returns the simulation, the node and its torrent, and the torrent.
+fn honest_and_liar(
+    seed: u64,
+    spec: &TorrentSpec,
+    leech: NodeConfig,
+) -> (Sim, (NodeId, TorrentId), TestTorrent) {
+    let mut sim = Sim::new(seed);
+    let torrent = TestTorrent::build(sim.rng(), spec);
+    let node = sim.add_node(leech);
+    let t = sim.add_torrent(node, &torrent);
+    let honest = fake_seed(&mut sim, &torrent, 0xaa, true, false);
+    let liar = fake_seed(&mut sim, &torrent, 0xbb, true, true);
+    for f in [honest, liar] {
+        let addr = sim.fake(f).addr();
+        sim.connect(node, t, addr).unwrap();
+    }
+    sim.run_until(|s| s.node(node).is_finished(t), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    assert_eq!(
+        sim.node(node).disk().content(t).unwrap(),
+        &torrent.content[..],
+        "seed {seed}"
+    );
+    assert_eq!(
+        banned(&sim, node),
+        vec![sim.fake(liar).addr().ip()],
+        "seed {seed}: only the liar is banned"
+    );
+    (sim, (node, t), torrent)
+}
+
 /// A liar and an honest seed serve blocks of the same pieces (large pieces, so both get
 /// requests for one piece): the failed piece is downloaded again from one peer, and the liar is
 /// convicted either way (alone on the retry, or by comparing its blocks with the good piece).
@@ -127,28 +160,8 @@ fn a_fast_corrupt_peer_is_banned_and_the_download_finishes_from_the_good_seed() 
 #[test]
 fn a_corrupt_peer_sharing_pieces_with_an_honest_one_is_found_by_smart_ban() {
     for seed in 4..10 {
-        let mut sim = Sim::new(seed);
-        let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(1 << 20, 256 * 1024));
-        let leech = sim.add_node(NodeConfig::default());
-        let t = sim.add_torrent(leech, &torrent);
-        let honest = fake_seed(&mut sim, &torrent, 0xaa, true, false);
-        let liar = fake_seed(&mut sim, &torrent, 0xbb, true, true);
-        for f in [honest, liar] {
-            let addr = sim.fake(f).addr();
-            sim.connect(leech, t, addr).unwrap();
-        }
-        sim.run_until(|s| s.node(leech).is_finished(t), Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            sim.node(leech).disk().content(t).unwrap(),
-            &torrent.content[..],
-            "seed {seed}"
-        );
-        assert_eq!(
-            banned(&sim, leech),
-            vec![sim.fake(liar).addr().ip()],
-            "seed {seed}: only the liar is banned"
-        );
+        let spec = TorrentSpec::single(1 << 20, 256 * 1024);
+        let (sim, (leech, _), torrent) = honest_and_liar(seed, &spec, NodeConfig::default());
         // Each piece fails at most once with mixed senders before its single-peer retry, and
         // the liar's first single-peer failure bans it.
         assert!(
@@ -166,33 +179,19 @@ fn a_corrupt_peer_sharing_pieces_with_an_honest_one_is_found_by_smart_ban() {
 #[test]
 fn late_writes_of_thrown_away_blocks_never_overwrite_a_verified_piece() {
     for seed in 42..48 {
-        let mut sim = Sim::new(seed);
-        let torrent = TestTorrent::build(sim.rng(), &TorrentSpec::single(4 << 20, 64 * 1024));
-        let leech = sim.add_node(NodeConfig {
+        let leech_config = NodeConfig {
             disk_latency: Duration::from_millis(1),
             disk_jitter: Duration::from_millis(40),
             ..NodeConfig::default()
-        });
-        let t = sim.add_torrent(leech, &torrent);
-        let honest = fake_seed(&mut sim, &torrent, 0xaa, true, false);
-        let liar = fake_seed(&mut sim, &torrent, 0xbb, true, true);
-        for f in [honest, liar] {
-            let addr = sim.fake(f).addr();
-            sim.connect(leech, t, addr).unwrap();
-        }
-        sim.run_until(|s| s.node(leech).is_finished(t), Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        };
+        let spec = TorrentSpec::single(4 << 20, 64 * 1024);
+        let (mut sim, (leech, t), torrent) = honest_and_liar(seed, &spec, leech_config);
         // Writes still in flight when the last piece passed land too.
         sim.run_for(Duration::from_secs(1)).unwrap();
         assert_had_pieces_are_good(&sim, leech, t, &torrent);
         assert_eq!(
             sim.node(leech).disk().content(t).unwrap(),
             &torrent.content[..],
-            "seed {seed}"
-        );
-        assert_eq!(
-            banned(&sim, leech),
-            vec![sim.fake(liar).addr().ip()],
             "seed {seed}"
         );
     }
