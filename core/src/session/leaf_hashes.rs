@@ -30,7 +30,7 @@
 //! [`TorrentError::HybridConflict`](super::TorrentError::HybridConflict) (BEP 52 "Upgrade
 //! Path").
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::id::{ConnId, RequestId, TorrentId};
 use crate::merkle::{self, Hash256, LeafSpan};
@@ -55,8 +55,12 @@ const MAX_RECHECKS_IN_FLIGHT: usize = 4;
 /// The session's leaf-hash state: the cache, reads in flight, waiting requests, re-checks.
 #[derive(Debug, Default)]
 pub(crate) struct LeafHashes {
-    /// Leaves of verified pieces, least recently used first.
-    cache: VecDeque<((TorrentId, u32), Vec<Hash256>)>,
+    /// Leaves of verified pieces, with when each was last used (a stamp from `clock`).
+    cache: HashMap<(TorrentId, u32), (u64, Vec<Hash256>)>,
+    /// The pieces of `cache` by last use, least recent first.
+    by_use: BTreeMap<u64, (TorrentId, u32)>,
+    /// Stamps for `cache`, counting up.
+    clock: u64,
     /// Leaves in `cache`.
     cached: usize,
     /// Pieces being read or hashed, with their read length.
@@ -108,29 +112,37 @@ impl Cover {
 struct Refused;
 
 impl LeafHashes {
+    /// A piece's cached leaves, which become the most recently used.
     fn cached(&mut self, key: (TorrentId, u32)) -> Option<&[Hash256]> {
-        let at = self.cache.iter().position(|(k, _)| *k == key)?;
-        let entry = self.cache.remove(at).expect("position is in range");
-        self.cache.push_back(entry);
-        Some(&self.cache.back().expect("pushed").1)
+        self.clock += 1;
+        let (stamp, leaves) = self.cache.get_mut(&key)?;
+        self.by_use.remove(stamp);
+        *stamp = self.clock;
+        self.by_use.insert(self.clock, key);
+        Some(leaves)
     }
 
     fn contains(&self, key: (TorrentId, u32)) -> bool {
-        self.cache.iter().any(|(k, _)| *k == key)
+        self.cache.contains_key(&key)
     }
 
+    /// Caches a piece's leaves as the most recently used, dropping the least recently used
+    /// pieces past [`MAX_CACHED_LEAVES`].
     fn insert(&mut self, key: (TorrentId, u32), leaves: Vec<Hash256>) {
-        if let Some(at) = self.cache.iter().position(|(k, _)| *k == key) {
-            let (_, old) = self.cache.remove(at).expect("position is in range");
+        self.clock += 1;
+        self.cached += leaves.len();
+        if let Some((stamp, old)) = self.cache.insert(key, (self.clock, leaves)) {
+            self.by_use.remove(&stamp);
             self.cached -= old.len();
         }
-        self.cached += leaves.len();
-        self.cache.push_back((key, leaves));
+        self.by_use.insert(self.clock, key);
         while self.cached > MAX_CACHED_LEAVES {
-            let Some((_, old)) = self.cache.pop_front() else {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
                 break;
             };
-            self.cached -= old.len();
+            if let Some((_, old)) = self.cache.remove(&oldest) {
+                self.cached -= old.len();
+            }
         }
     }
 
@@ -147,8 +159,9 @@ impl LeafHashes {
     /// Forgets a torrent (cache, waiting requests, re-checks; reads in flight are dropped with
     /// its jobs).
     pub(crate) fn torrent_removed(&mut self, torrent: TorrentId) {
-        self.cache.retain(|((t, _), _)| *t != torrent);
-        self.cached = self.cache.iter().map(|(_, l)| l.len()).sum();
+        self.cache.retain(|(t, _), _| *t != torrent);
+        self.by_use.retain(|_, (t, _)| *t != torrent);
+        self.cached = self.cache.values().map(|(_, l)| l.len()).sum();
         self.pending.retain(|p| p.torrent != torrent);
         self.rechecks.remove(&torrent);
         let bytes: u64 = self
@@ -184,20 +197,27 @@ impl Session {
             .is_some_and(|v2| request.base_layer < v2.piece_height)
     }
 
-    /// Notes the leaves of a piece that just verified (BEP 52: a peer that got blocks of it from
-    /// us may ask for them).
-    pub(super) fn leaves_verified(&mut self, torrent: TorrentId, piece: u32, digest: &Digest) {
-        let leaves = match digest {
-            Digest::Sha256Blocks(leaves) | Digest::Sha1AndSha256Blocks { blocks: leaves, .. } => {
-                leaves
+    /// Notes the leaves of a piece that just passed its hash (BEP 52: a peer that got blocks
+    /// of it from us may ask for them).
+    pub(super) fn leaves_verified(&mut self, torrent: TorrentId, piece: u32, digest: Digest) {
+        // Only leaves the verdict checked against the tree are kept: a hybrid's piece passes by
+        // its SHA-1 alone while its layer is missing.
+        let (leaves, checked) = match digest {
+            Digest::Sha256Blocks(leaves) => (leaves, true),
+            Digest::Sha1AndSha256Blocks { blocks, .. } => {
+                let known = self.torrents.get(torrent.0).is_some_and(|t| {
+                    let (Some(v2), Some(index)) = (t.v2.as_ref(), t.info.layout().piece(piece))
+                    else {
+                        return false;
+                    };
+                    super::v2::v2_node_known(&t.info, v2, index)
+                });
+                (blocks, known)
             }
-            _ => return,
+            Digest::Sha1(_) => return,
         };
-        // Only leaves checked against the tree are kept (a hybrid's piece may have passed by
-        // its SHA-1 alone while its layer is missing).
-        let checked = self.v2_verdict(torrent, piece, leaves.clone()) == Some(Verdict::Pass);
         if checked && !leaves.is_empty() {
-            self.leaf_hashes.insert((torrent, piece), leaves.clone());
+            self.leaf_hashes.insert((torrent, piece), leaves);
         }
     }
 
@@ -609,6 +629,9 @@ mod tests {
         cache.insert((t, 1000), vec![[8; 32]; per_piece]);
         assert_eq!(cache.cached, MAX_CACHED_LEAVES);
         cache.torrent_removed(t);
-        assert_eq!((cache.cached, cache.cache.len()), (0, 0));
+        assert_eq!(
+            (cache.cached, cache.cache.len(), cache.by_use.len()),
+            (0, 0, 0)
+        );
     }
 }

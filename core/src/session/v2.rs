@@ -291,6 +291,20 @@ fn pass_if(ok: bool) -> Verdict {
     }
 }
 
+/// Whether `piece`'s node in its file's tree is known, so its leaves can be checked (the
+/// file's layer has arrived, or the file needs none): when [`verdict`] passes a piece whose
+/// node is known, its leaves were checked against the tree.
+pub(crate) fn v2_node_known(info: &Info, state: &V2State, piece: PieceIndex) -> bool {
+    let Some((file, local)) = piece_file(info, piece) else {
+        return false;
+    };
+    info.files()[file].pieces_root().is_some()
+        && (!state.needs_layer[file]
+            || state
+                .layer(file)
+                .is_some_and(|l| (local as usize) < l.len()))
+}
+
 /// Whether the leaves of `piece` hash to its node in the file's tree; `None` when that node is
 /// not known (the file's layer is missing) or the piece holds no file data.
 fn v2_matches(info: &Info, state: &V2State, piece: PieceIndex, leaves: &[Hash256]) -> Option<bool> {

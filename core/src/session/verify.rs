@@ -69,7 +69,7 @@ impl Session {
         }
         if ok {
             // BEP 52: peers we sent its blocks may ask for its leaf hashes.
-            self.leaves_verified(torrent, piece, &digest);
+            self.leaves_verified(torrent, piece, digest);
         } else {
             // Ask peers for the piece's leaf hashes to find its bad blocks (v2).
             self.v2_piece_failed(torrent, piece, &digest);
